@@ -1,0 +1,62 @@
+"""Application factory: reads like a table of contents."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def create_app(config: object | None = None) -> Flask:
+    from config import Config
+
+    app = Flask(__name__, instance_path=None)
+    app.config.from_object(config or Config())
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from app.core.logging import configure_logging
+    configure_logging(app.config["LOG_LEVEL"])
+
+    register_extensions(app)
+    register_http(app)
+    register_blueprints(app)
+    register_cli(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  every table known to metadata and Alembic
+    from app.extensions import api, db, kv, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_project_dir() / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    kv.init_app(app)
+    api.init_app(app)
+
+
+def register_http(app: Flask) -> None:
+    from app.core.http import init_http
+
+    init_http(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    import miniprogram_api
+    from app.core.health import bp as health_bp
+    from app.extensions import api
+    from app.web import bp as web_bp
+
+    miniprogram_api.register(api)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(web_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from app.cli import register
+
+    register(app)
+
+
+def _project_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,93 @@
+"""`flask --app wsgi …` commands of the operations contract."""
+from __future__ import annotations
+
+import importlib
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.extensions import db
+
+seed_cli = AppGroup("seed", help="加载数据")
+users_cli = AppGroup("users", help="用户与角色")
+regions_cli = AppGroup("regions", help="行政区划")
+
+# Feature packages that add their own command groups (module must define `commands`, a list).
+FEATURE_CLI = ("app.markets.cli", "app.reminders.cli")
+
+
+@seed_cli.command("demo")
+def seed_demo_command() -> None:
+    """加载演示数据（可重复执行）"""
+    from app.demo import seed_demo
+
+    click.echo("加载演示数据…")
+    seed_demo()
+    click.echo("演示数据已就绪。")
+
+
+@users_cli.command("grant")
+@click.argument("openid")
+@click.argument("role")
+@click.option("--scope", default=None, help="region:CODE | market:ID | org:ID")
+@click.option("--reason", default="命令行授权")
+def users_grant(openid: str, role: str, scope: str | None, reason: str) -> None:
+    """授予角色（用户从未登录过也会先创建）"""
+    from app.core.errors import APIError
+    from app.identity.services import find_or_create_user, grant_role
+
+    try:
+        user = find_or_create_user(openid)
+        grant = grant_role(user, role, scope, reason=reason)
+        db.session.commit()
+    except APIError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip())
+    click.echo(f"已授予 {openid}: {grant.role} {grant.scope or '(无范围)'}")
+
+
+@regions_cli.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+def regions_import(csv_file) -> None:
+    """从 GB/T 2260 CSV（code,name）导入行政区划"""
+    from app.markets.regions import read_gbt2260_csv, upsert_regions
+
+    try:
+        rows = read_gbt2260_csv(csv_file)
+    except ValueError as exc:
+        raise click.ClickException(str(exc))
+    added = upsert_regions(rows)
+    db.session.commit()
+    click.echo(f"读取 {len(rows)} 条，新增 {added} 条。")
+
+
+@click.command("wechat-sim")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5055, type=int)
+def wechat_sim(host: str, port: int) -> None:
+    """运行微信接口模拟器（开发与测试用）"""
+    from flask import current_app
+    from werkzeug.serving import run_simple
+
+    from app.wechat.simulator import create_simulator_app
+
+    sim = create_simulator_app(appid=current_app.config["WECHAT_APPID"],
+                               secret=current_app.config["WECHAT_SECRET"])
+    click.echo(f"微信接口模拟器: http://{host}:{port}/")
+    run_simple(host, port, sim, threaded=True, use_reloader=False)
+
+
+def register(app: Flask) -> None:
+    for group in (seed_cli, users_cli, regions_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(wechat_sim)
+    for path in FEATURE_CLI:
+        try:
+            module = importlib.import_module(path)
+        except ModuleNotFoundError as exc:
+            if exc.name == path:
+                continue
+            raise
+        for command in module.commands:
+            app.cli.add_command(command)

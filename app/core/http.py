@@ -1,0 +1,121 @@
+"""The HTTP frame around every request: request id, one transaction, the error envelope."""
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, g, jsonify, request
+from marshmallow import ValidationError
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from app.core.errors import CODES, APIError
+from app.extensions import db
+
+log = logging.getLogger("app.request")
+
+# HTTP statuses werkzeug may raise on its own -> our codes.
+HTTP_CODES = {
+    400: "BAD_REQUEST", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def envelope(code: str, status: int | None = None, message: str | None = None, details=None):
+    default_status, default_message = CODES.get(code, (status or 500, CODES["INTERNAL_ERROR"][1]))
+    body = {"error": {"code": code, "message": message or default_message, "details": details or {}}}
+    response = jsonify(body)
+    response.status_code = status or default_status
+    return response
+
+
+def _start_request() -> None:
+    # g outlives a request when the caller already holds an app context (tests, CLI): start clean.
+    g.pop("current_user", None)
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _commit_or_fail(response):
+    """Commit the request's one transaction when the answer is a success; anything else rolls
+    back, so an error never leaves half-written rows."""
+    if response.status_code >= 400:
+        db.session.rollback()
+        return response
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        log.info("commit conflict", extra={"request_id": g.get("request_id")})
+        return envelope("CONFLICT")
+    except Exception:
+        db.session.rollback()
+        log.exception("commit failed")
+        return envelope("INTERNAL_ERROR", details={"request_id": g.get("request_id")})
+    return response
+
+
+def _tag_request_id(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response
+
+
+def _validation_details(messages) -> dict:
+    return {"fields": messages} if isinstance(messages, dict) else {"fields": {"_schema": messages}}
+
+
+def handle_api_error(error: APIError):
+    db.session.rollback()
+    return envelope(error.code, error.status, error.message, error.details)
+
+
+def handle_http_exception(error: HTTPException):
+    db.session.rollback()
+    status = error.code or 500
+    details = {}
+    # flask-smorest/webargs put marshmallow messages on the exception's data.
+    messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
+    if messages:
+        # webargs nests by location: {"json": {...}} — keep the field map for the client.
+        located = messages.get("json", messages) if isinstance(messages, dict) else messages
+        if status == 400 and "Invalid JSON body." in str(located):
+            return envelope("INVALID_JSON", 400)
+        details = _validation_details(located)
+        if status == 422:
+            return envelope("VALIDATION_ERROR", 422, details=details)
+    if status == 400 and "JSON" in (error.description or ""):
+        return envelope("INVALID_JSON", 400)
+    code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
+    return envelope(code, status, details=details)
+
+
+def handle_validation_error(error: ValidationError):
+    db.session.rollback()
+    return envelope("VALIDATION_ERROR", 422, details=_validation_details(error.messages))
+
+
+def handle_database_unavailable(error: OperationalError):
+    db.session.rollback()
+    log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else error)
+    return envelope("SERVICE_UNAVAILABLE", 503, details={"request_id": g.get("request_id")})
+
+
+def handle_unexpected(error: Exception):
+    db.session.rollback()
+    log.exception("unhandled error")
+    return envelope("INTERNAL_ERROR", 500, details={"request_id": g.get("request_id")})
+
+
+def init_http(app: Flask) -> None:
+    app.before_request(_start_request)
+    app.after_request(_commit_or_fail)
+    app.after_request(_tag_request_id)  # registered last, runs first... and on error pages too
+    app.register_error_handler(APIError, handle_api_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(ValidationError, handle_validation_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,33 @@
+"""Extensions, created unbound and bound to the app in create_app()."""
+from flask_migrate import Migrate
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData
+from sqlalchemy.orm import DeclarativeBase
+
+from app.core.kv import KeyValueStore
+
+# Stable constraint names so Alembic diffs are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class EnvelopeApi(Api):
+    """Documents every error response as our envelope, {"error": {code, message, details}}."""
+
+    from miniprogram_api.common import ErrorSchema as ERROR_SCHEMA  # noqa: N811
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+api = EnvelopeApi()
+kv = KeyValueStore()

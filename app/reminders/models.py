@@ -1,0 +1,3 @@
+"""Models of this feature (filled in by its issue)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""H5 pages (the badge page arrives with the stalls feature)."""

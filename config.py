@@ -1,0 +1,88 @@
+"""Configuration: every value comes from the environment, with defaults that run the whole
+system on one machine with nothing installed (SQLite under instance/, no Redis, the local
+WeChat simulator). Read only inside create_app(), never at import time of the app package."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def _instance_dir() -> Path:
+    path = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key(instance: Path) -> str:
+    """SECRET_KEY from the environment, else generated once into instance/ and reused."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    """Built per app so that tests and processes can set the environment first."""
+
+    def __init__(self) -> None:
+        instance = _instance_dir()
+        self.INSTANCE_DIR = str(instance)
+        self.SECRET_KEY = _secret_key(instance)
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "DATABASE_URL", f"sqlite:///{instance / 'xgz.db'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
+            self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=10, max_overflow=20, pool_recycle=1800)
+        self.REDIS_URL = os.environ.get("REDIS_URL") or None
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.WECHAT_APPID = os.environ.get("WECHAT_APPID", "wxsimulator000001")
+        self.WECHAT_SECRET = os.environ.get("WECHAT_SECRET", "simulator-secret")
+        self.WECHAT_API_BASE_URL = os.environ.get("WECHAT_API_BASE_URL", "http://127.0.0.1:5055/")
+        if not self.WECHAT_API_BASE_URL.endswith("/"):
+            self.WECHAT_API_BASE_URL += "/"
+        self.WECHAT_TIMEOUT_SECONDS = float(os.environ.get("WECHAT_TIMEOUT_SECONDS", "5"))
+        # Subscribe-message template keys (what the mini-program asks consent for) -> WeChat ids.
+        self.WECHAT_SUBSCRIBE_TEMPLATES = {
+            "credential_expiry": os.environ.get("WECHAT_TPL_CREDENTIAL_EXPIRY", "sim-tpl-credential-expiry"),
+            "pledge_renewal": os.environ.get("WECHAT_TPL_PLEDGE_RENEWAL", "sim-tpl-pledge-renewal"),
+            "activity_start": os.environ.get("WECHAT_TPL_ACTIVITY_START", "sim-tpl-activity-start"),
+            "branch_duty": os.environ.get("WECHAT_TPL_BRANCH_DUTY", "sim-tpl-branch-duty"),
+            "review_digest": os.environ.get("WECHAT_TPL_REVIEW_DIGEST", "sim-tpl-review-digest"),
+        }
+        self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
+        self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
+        self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
+        self.TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        self.JSON_AS_ASCII = False
+
+        # flask-smorest / OpenAPI
+        self.API_TITLE = "小个专党建小程序 API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api/v1"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.OPENAPI_SWAGGER_UI_PATH = None  # we serve our own packaged docs page, no CDN
+        self.API_SPEC_OPTIONS = {
+            "info": {"description": "小个专党建微信小程序后端接口。错误统一为 {error: {code, message, details}}。"},
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+        }
+
+
+class TestConfig(Config):
+    def __init__(self) -> None:
+        super().__init__()
+        self.TESTING = True

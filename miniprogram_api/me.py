@@ -1,0 +1,61 @@
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from app.core.auth import current_user, requires
+from app.identity import services
+from app.identity.models import ROLE_LABELS
+from miniprogram_api.common import BEARER, LocalDateTime
+
+blp = Blueprint("me", __name__, description="当前用户")
+
+
+class RoleSchema(Schema):
+    role = fields.String(required=True)
+    label = fields.Function(lambda grant: ROLE_LABELS.get(grant.role, grant.role))
+    scope = fields.String(allow_none=True, metadata={"example": "region:450400"})
+
+
+class UserSchema(Schema):
+    id = fields.Integer(required=True)
+    nickname = fields.String(allow_none=True)
+    phone = fields.Function(lambda user: services.mask_phone(user.phone), allow_none=True,
+                            metadata={"description": "脱敏手机号，如 138****8000"})
+    roles = fields.Function(lambda user: RoleSchema(many=True).dump(user.grants))
+    created_at = LocalDateTime()
+
+
+class PhoneSchema(Schema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=128),
+                         metadata={"description": "getPhoneNumber 按钮回调中的 code"})
+
+
+def memberships_of(user) -> list:
+    """Filled by the orgs feature; kept as a hook so /me works before it exists."""
+    try:
+        from app.orgs.queries import memberships_for_user
+    except ImportError:
+        return []
+    return memberships_for_user(user)
+
+
+class MeSchema(UserSchema):
+    memberships = fields.Function(lambda user: memberships_of(user))
+
+
+@blp.route("/me", methods=["GET"])
+@blp.response(200, MeSchema)
+@blp.doc(security=BEARER)
+@requires()
+def me():
+    """我的资料、角色与管辖范围、党组织关系"""
+    return current_user()
+
+
+@blp.route("/auth/phone", methods=["POST"])
+@blp.arguments(PhoneSchema)
+@blp.response(200, UserSchema)
+@blp.doc(security=BEARER)
+@requires()
+def bind_phone(data):
+    """绑定手机号（微信手机号快速验证），返回脱敏后的资料"""
+    return services.bind_phone(current_user(), data["code"])

@@ -1,0 +1,3 @@
+"""Blueprint of this feature (filled in by its issue)."""
+
+blp = None

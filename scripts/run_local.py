@@ -1,0 +1,106 @@
+"""`make run`: the WeChat simulator, the API under gunicorn and the reminder scheduler, each in
+its own process, on the embedded defaults. Prints the URLs to open; Ctrl+C stops all three."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+API_PORT = int(os.environ.get("PORT", "5000"))
+SIM_PORT = int(os.environ.get("WECHAT_SIM_PORT", "5055"))
+
+
+def start(name: str, args: list[str]) -> subprocess.Popen:
+    print(f"启动 {name}: {' '.join(args)}", flush=True)
+    return subprocess.Popen(args, cwd=ROOT, env=os.environ.copy())
+
+
+def wait_until_up(url: str, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return True
+        except Exception:
+            time.sleep(0.2)
+    return False
+
+
+def smoke_login(api: str) -> str:
+    """Log `sim-alice` in through the simulator over real HTTP, as the mini-program would."""
+    request = urllib.request.Request(f"{api}/api/v1/auth/login", data=json.dumps({"code": "sim-alice"}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body = json.load(response)
+        return f"成功（用户 {body['user']['id']}）"
+    except Exception as exc:  # shown to the operator, not raised: the services keep running
+        return f"失败：{exc}"
+
+
+def demo_stall_url(api: str) -> str | None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from app import create_app
+        from app.extensions import db
+        from app.markets.models import Stall
+
+        with create_app().app_context():
+            stall = db.session.query(Stall).order_by(Stall.id).first()
+            return f"{api}/s/{stall.token}" if stall else None
+    except Exception:
+        return None
+
+
+def main() -> int:
+    os.environ.setdefault("WECHAT_API_BASE_URL", f"http://127.0.0.1:{SIM_PORT}/")
+    api = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{API_PORT}")
+    processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)])]
+    if not wait_until_up(f"http://127.0.0.1:{SIM_PORT}/"):
+        print("微信接口模拟器未能启动", file=sys.stderr)
+    processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{API_PORT}",
+                                              "--access-logfile", "-", "wsgi:app"]))
+    processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"]))
+    if wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz"):
+        stall = demo_stall_url(api)
+        print("\n======== 小个专党建小程序后端已启动 ========", flush=True)
+        print(f"  API 文档        {api}/api/v1/docs")
+        print(f"  OpenAPI         {api}/api/v1/openapi.json")
+        print(f"  健康检查        {api}/readyz")
+        print(f"  微信接口模拟器  http://127.0.0.1:{SIM_PORT}/")
+        if stall:
+            print(f"  演示摊位亮照页  {stall}")
+        print(f"  演示登录 sim-alice：{smoke_login(api)}")
+        print("  按 Ctrl+C 停止全部进程\n", flush=True)
+    else:
+        print("API 未能在 30 秒内启动，请查看上方日志", file=sys.stderr)
+
+    def stop(*_):
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    stop()
+    for process in processes:
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

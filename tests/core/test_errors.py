@@ -1,0 +1,77 @@
+"""Every error leaves as the envelope, with a request id, and rolls its transaction back."""
+from flask import Blueprint
+
+from tests.conftest import error_code
+
+
+def test_unknown_path_is_envelope_404(client):
+    response = client.get("/api/v1/no-such-thing")
+    assert response.status_code == 404
+    assert error_code(response) == "NOT_FOUND"
+    assert response.headers["X-Request-ID"]
+
+
+def test_wrong_method_is_envelope_405(client):
+    response = client.delete("/api/v1/auth/login")
+    assert response.status_code == 405
+    assert error_code(response) == "METHOD_NOT_ALLOWED"
+
+
+def test_malformed_json_is_envelope_400(client):
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
+    assert response.status_code in (400, 422)
+    assert error_code(response) in ("INVALID_JSON", "VALIDATION_ERROR")
+
+
+def test_validation_error_lists_fields(client):
+    response = client.post("/api/v1/auth/login", json={"code": 42})
+    assert response.status_code == 422
+    assert error_code(response) == "VALIDATION_ERROR"
+    assert "code" in response.get_json()["error"]["details"]["fields"]
+    assert "提交的内容有误" in response.get_json()["error"]["message"]
+
+
+def test_body_over_limit_is_envelope_413(app, client):
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = client.post("/api/v1/auth/login", data=b"x" * (limit + 1),
+                           content_type="application/json")
+    assert response.status_code == 413
+    assert error_code(response) == "PAYLOAD_TOO_LARGE"
+
+
+def test_unexpected_exception_is_500_envelope_and_rolls_back(app, db, caplog):
+    from app import create_app
+    from app.identity.models import User
+    from config import TestConfig
+
+    app = create_app(TestConfig())  # the shared app has served requests: routes are frozen
+    bp = Blueprint("boom", __name__)
+
+    @bp.post("/boom")
+    def boom():
+        db.session.add(User(openid="half-written"))
+        db.session.flush()
+        raise RuntimeError("boom")
+
+    app.register_blueprint(bp)
+    with app.app_context():
+        response = app.test_client().post("/boom", headers={"X-Request-ID": "trace-12345678"})
+    assert response.status_code == 500
+    assert error_code(response) == "INTERNAL_ERROR"
+    assert response.get_json()["error"]["details"]["request_id"] == "trace-12345678"
+    assert b"Traceback" not in response.data
+    assert db.session.query(User).filter_by(openid="half-written").count() == 0
+    assert any("trace-12345678" == getattr(r, "request_id", None) for r in caplog.records)
+
+
+def test_request_id_is_echoed_when_well_formed_and_replaced_otherwise(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abcd-1234-efgh"}).headers["X-Request-ID"] == "abcd-1234-efgh"
+    replaced = client.get("/healthz", headers={"X-Request-ID": "bad id <script>"}).headers["X-Request-ID"]
+    assert replaced and replaced != "bad id <script>"
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"]["database"] == "ok"

@@ -1,0 +1,18 @@
+"""The OpenAPI document and the docs page (packaged assets, no CDN)."""
+
+
+def test_openapi_document_is_openapi_3(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "/api/v1/auth/login" in spec["paths"]
+    envelope = spec["components"]["schemas"]["Error"]
+    assert envelope["properties"]["error"]
+
+
+def test_docs_page_uses_local_assets_only(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "http://" not in html and "https://" not in html
+    assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/api/v1/docs/assets/../../../etc/passwd").status_code == 404
