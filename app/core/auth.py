@@ -109,19 +109,35 @@ def scopes_of(user, role: str) -> list:
     return [grant for grant in user.grants if grant.role in (role, "admin")]
 
 
+def _check_roles(roles: tuple[str, ...]) -> None:
+    user = current_user()
+    if roles and not has_role(user, *roles):
+        raise Forbidden()
+
+
 def requires(*roles: str) -> Callable:
     """Route decorator: a logged-in user holding one of `roles` (any scope; the service checks
-    the scope against the object). With no roles: any logged-in user."""
+    the scope against the object). With no roles: any logged-in user.
+
+    The mark it leaves (`_required_roles`, copied outward by functools.wraps) is also enforced
+    before the view runs at all (`enforce_route_auth`), so 401/403 come before body validation
+    whatever the decorator order."""
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            user = current_user()
-            if roles and not has_role(user, *roles):
-                raise Forbidden()
+            _check_roles(roles)
             return view(*args, **kwargs)
 
-        wrapper._required_roles = roles  # read by the route x role test matrix
+        wrapper._required_roles = roles
         return wrapper
 
     return decorator
+
+
+def enforce_route_auth() -> None:
+    """before_request: authenticate and role-check routes marked by @requires."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    roles = getattr(view, "_required_roles", None)
+    if roles is not None:
+        _check_roles(roles)

@@ -10,6 +10,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from app.core.auth import enforce_route_auth
 from app.core.errors import CODES, APIError
 from app.extensions import db
 
@@ -112,6 +113,7 @@ def handle_unexpected(error: Exception):
 
 def init_http(app: Flask) -> None:
     app.before_request(_start_request)
+    app.before_request(enforce_route_auth)
     app.after_request(_commit_or_fail)
     app.after_request(_tag_request_id)  # registered last, runs first... and on error pages too
     app.register_error_handler(APIError, handle_api_error)

@@ -1,0 +1,57 @@
+"""R7, first column of the matrix: every /api/v1 route that is not public answers 401 in the
+envelope without a token — before validating the body, whatever the route."""
+import re
+
+import pytest
+
+from tests.conftest import error_code
+
+# Routes anyone may call without logging in (PRODUCT.md's contract).
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/docs/assets/<path:name>"),
+    ("GET", "/api/v1/pledge-templates"),
+    ("GET", "/api/v1/care-stations"),
+}
+PUBLIC_PREFIXES = ("/api/v1/public/stalls/<token>",)
+
+
+def _api_routes(app):
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            public = (method, rule.rule) in PUBLIC or (
+                method == "GET" and rule.rule.startswith(PUBLIC_PREFIXES))
+            if not public:
+                yield method, rule.rule
+
+
+def _concrete(path: str) -> str:
+    path = re.sub(r"<int:[^>]+>", "1", path)
+    return re.sub(r"<[^>]+>", "abcdefghijkl", path)
+
+
+def test_there_are_protected_routes(app):
+    assert len(list(_api_routes(app))) >= 4
+
+
+def test_every_protected_route_is_401_without_token(app, client):
+    failures = []
+    for method, rule in _api_routes(app):
+        response = client.open(_concrete(rule), method=method, json={})
+        if response.status_code != 401:
+            failures.append((method, rule, response.status_code))
+            continue
+        assert error_code(response) == "UNAUTHORIZED"
+    assert failures == []
+
+
+def test_every_protected_route_is_401_with_garbage_token(app, client):
+    for method, rule in _api_routes(app):
+        response = client.open(_concrete(rule), method=method, json={},
+                               headers={"Authorization": "Bearer not-a-token"})
+        assert response.status_code == 401, (method, rule)
+        assert error_code(response) == "TOKEN_INVALID"
