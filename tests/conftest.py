@@ -11,11 +11,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+import logging
+
 import pytest
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
 _TMP = tempfile.mkdtemp(prefix="xgz-test-")
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-test servers need no access log
 os.environ.setdefault("INSTANCE_DIR", _TMP)
 os.environ.setdefault("SECRET_KEY", "test-secret-key")
 os.environ.setdefault("UPLOAD_DIR", os.path.join(_TMP, "uploads"))
@@ -35,6 +38,29 @@ def wechat_sim():
     server.shutdown()
 
 
+def postgres_schema_url(url: str, schema: str) -> str:
+    """Same PostgreSQL database, own schema: concurrent test runs (and the migration check)
+    never see each other's tables."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+def drop_postgres_schema(url: str, schema: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def _app(wechat_sim):
     from app import create_app
@@ -42,13 +68,22 @@ def _app(wechat_sim):
     from config import TestConfig
 
     os.environ["WECHAT_API_BASE_URL"] = wechat_sim.base_url
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{os.path.join(_TMP, 'test.db')}")
-    app = create_app(TestConfig())
+    base_url = os.environ.setdefault("DATABASE_URL", f"sqlite:///{os.path.join(_TMP, 'test.db')}")
+    schema = f"test_{os.getpid()}"
+    config = TestConfig()
+    if base_url.startswith("postgresql"):
+        config.SQLALCHEMY_DATABASE_URI = postgres_schema_url(base_url, schema)
+    app = create_app(config)
     kv.prefix = f"xgz-test-{os.getpid()}:"
     with app.app_context():
         db.drop_all()
         db.create_all()
-    return app
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if base_url.startswith("postgresql"):
+        drop_postgres_schema(base_url, schema)
 
 
 def _clean_database(db) -> None:

@@ -5,35 +5,30 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
+
+from tests.conftest import drop_postgres_schema, postgres_schema_url
 
 
-def _empty_database_url(tmp_path) -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if url.startswith("postgresql"):
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA IF EXISTS migration_check CASCADE"))
-            conn.execute(text("CREATE SCHEMA migration_check"))
-        engine.dispose()
-        sep = "&" if "?" in url else "?"
-        return f"{url}{sep}options=-csearch_path%3Dmigration_check"
-    return f"sqlite:///{tmp_path / 'migrate.db'}"
-
-
-def test_upgrade_from_empty_matches_models(tmp_path, monkeypatch):
+def test_upgrade_from_empty_matches_models(tmp_path):
     from app import create_app
     from app.extensions import db
     from config import TestConfig
 
+    base_url = os.environ.get("DATABASE_URL", "")
+    schema = f"migration_check_{os.getpid()}"
     config = TestConfig()
-    config.SQLALCHEMY_DATABASE_URI = _empty_database_url(tmp_path)
+    config.SQLALCHEMY_DATABASE_URI = (postgres_schema_url(base_url, schema) if base_url.startswith("postgresql")
+                                      else f"sqlite:///{tmp_path / 'migrate.db'}")
     app = create_app(config)
-    with app.app_context():
-        upgrade()
-        with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
-        db.engine.dispose()
+    try:
+        with app.app_context():
+            upgrade()
+            with db.engine.connect() as conn:
+                diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            db.engine.dispose()
+    finally:
+        if base_url.startswith("postgresql"):
+            drop_postgres_schema(base_url, schema)
     assert diff == []
 
 

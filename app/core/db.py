@@ -43,8 +43,11 @@ def insert_ignore(model: type, values: dict[str, Any] | list[dict[str, Any]],
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(model).values(rows).on_conflict_do_nothing(index_elements=index_elements)
-    return db.session.execute(stmt).rowcount or 0
+    # RETURNING counts exactly the rows inserted (rowcount is -1 for some drivers/paths).
+    primary_key = list(model.__table__.primary_key.columns)
+    stmt = (insert(model).values(rows).on_conflict_do_nothing(index_elements=index_elements)
+            .returning(*primary_key))
+    return len(db.session.execute(stmt).all())
 
 
 class TimestampMixin:
