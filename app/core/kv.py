@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 log = logging.getLogger(__name__)
+REDIS_RETRY_SECONDS = 2.0  # while Redis is down, try it again at most this often
 
 
 class _LocalStore:
@@ -67,23 +68,46 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 
 
 class KeyValueStore:
+    """The extension object: resolves to the current app's store (so two apps in one process,
+    as in tests, keep separate Redis connections and local fallbacks)."""
+
     def __init__(self) -> None:
+        object.__setattr__(self, "_default", Store(None))
+
+    def init_app(self, app) -> None:
+        store = Store(app.config.get("REDIS_URL"))
+        app.extensions["kv"] = store
+        object.__setattr__(self, "_default", store)
+
+    def _current(self) -> "Store":
+        from flask import current_app, has_app_context
+
+        if has_app_context():
+            store = current_app.extensions.get("kv")
+            if store is not None:
+                return store
+        return self._default
+
+    def __getattr__(self, name: str):
+        return getattr(self._current(), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self._current(), name, value)
+
+
+class Store:
+    def __init__(self, url: str | None) -> None:
         self.local = _LocalStore()
         self.redis = None
         self.prefix = "xgz:"
         self._down_since: float | None = None
-
-    def init_app(self, app) -> None:
-        url = app.config.get("REDIS_URL")
-        self.local = _LocalStore()
-        self.redis = None
+        self._retry_at = 0.0
         if url:
             import redis
 
             self.redis = redis.Redis.from_url(
                 url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30
             )
-        app.extensions["kv"] = self
 
     @property
     def shared(self) -> bool:
@@ -93,12 +117,16 @@ class KeyValueStore:
     def _redis_call(self, fn, fallback):
         if self.redis is None:
             return fallback()
+        # Circuit breaker: while Redis is known down, don't pay a connect timeout per call.
+        if self._down_since is not None and time.monotonic() - self._retry_at < 0:
+            return fallback()
         try:
             result = fn(self.redis)
         except Exception as exc:  # redis down, timeout, reset: degrade, never fail the request
             if self._down_since is None:
                 log.warning("redis unavailable, using in-process fallback: %s", type(exc).__name__)
                 self._down_since = time.monotonic()
+            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
             return fallback()
         if self._down_since is not None:
             log.info("redis is back")
@@ -106,6 +134,7 @@ class KeyValueStore:
         return result
 
     def ping(self) -> bool:
+        """A direct probe (bypasses the circuit breaker) for readiness checks."""
         if self.redis is None:
             return True
         try:
