@@ -18,6 +18,7 @@ CODES: dict[str, tuple[int, str]] = {
     "NOT_FOUND": (404, "请求的资源不存在"),
     "METHOD_NOT_ALLOWED": (405, "不支持该请求方法"),
     "CONFLICT": (409, "操作与当前状态冲突，请刷新后重试"),
+    "REASON_REQUIRED": (422, "请填写原因"),
     "IDEMPOTENCY_KEY_REUSED": (422, "同一个 Idempotency-Key 不能用于不同的请求内容"),
     "IDEMPOTENCY_IN_PROGRESS": (409, "相同的请求正在处理中，请稍后重试"),
     "PAYLOAD_TOO_LARGE": (413, "上传内容过大，请压缩后重试"),
@@ -62,10 +63,14 @@ class APIError(Exception):
 
 
 def register_codes(codes: dict[str, tuple[int, str]]) -> None:
-    """Feature packages add their codes here at import; a duplicate with other meaning is a bug."""
+    """Feature packages add their codes here at import. A code is one meaning: the same code
+    with another HTTP status is a bug; with other wording, the first registration (the core
+    table's, for shared codes like REASON_REQUIRED) is kept and callers pass their own message."""
     for code, entry in codes.items():
-        if code in CODES and CODES[code] != entry:
-            raise ValueError(f"error code {code} registered twice with different meaning")
+        if code in CODES:
+            if CODES[code][0] != entry[0]:
+                raise ValueError(f"error code {code} registered twice with different statuses")
+            continue
         CODES[code] = entry
 
 
