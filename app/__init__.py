@@ -15,8 +15,8 @@ def create_app(config: object | None = None) -> Flask:
     from app.core.logging import configure_logging
     configure_logging(app.config["LOG_LEVEL"])
 
+    register_http(app)  # before blueprints: it installs the URL converters routes use
     register_extensions(app)
-    register_http(app)
     register_blueprints(app)
     register_cli(app)
     return app

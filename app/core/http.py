@@ -7,7 +7,8 @@ import uuid
 
 from flask import Flask, g, jsonify, request
 from marshmallow import ValidationError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
 
 from app.core.auth import enforce_route_auth
@@ -105,6 +106,19 @@ def handle_database_unavailable(error: OperationalError):
     return envelope("SERVICE_UNAVAILABLE", 503, details={"request_id": g.get("request_id")})
 
 
+def handle_out_of_range(error: Exception):
+    """A number the database column cannot hold (e.g. an id of 2**70) is the client's error."""
+    db.session.rollback()
+    return envelope("VALIDATION_ERROR", 422, message="数值超出允许范围，请检查后重试")
+
+
+class BoundedIntConverter(IntegerConverter):
+    """<int:…> in URLs matches only values an INTEGER primary key can hold; larger ones are 404."""
+
+    def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def handle_unexpected(error: Exception):
     db.session.rollback()
     log.exception("unhandled error")
@@ -112,6 +126,7 @@ def handle_unexpected(error: Exception):
 
 
 def init_http(app: Flask) -> None:
+    app.url_map.converters["int"] = BoundedIntConverter
     app.before_request(_start_request)
     app.before_request(enforce_route_auth)
     app.after_request(_commit_or_fail)
@@ -120,4 +135,6 @@ def init_http(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(DataError, handle_out_of_range)
+    app.register_error_handler(OverflowError, handle_out_of_range)
     app.register_error_handler(Exception, handle_unexpected)

@@ -11,7 +11,7 @@ from flask import g, has_request_context
 _REDACTIONS = [
     (re.compile(r"(session_key['\"]?\s*[:=]\s*['\"]?)[^'\",\s}&]+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.I), r"\1***"),
-    (re.compile(r"((?:access_token|secret|js_code|code)=)[^&\s'\"]+", re.I), r"\1***"),
+    (re.compile(r"(?<![A-Za-z_])((?:access_token|secret|js_code|code)=)[^&\s'\"]+", re.I), r"\1***"),
     (re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)"), r"\1****\2"),
 ]
 

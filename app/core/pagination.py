@@ -18,10 +18,20 @@ class PageArgs(Schema):
                               metadata={"description": "每页条数，最多 100"})
 
 
+_PAGE_SCHEMAS: dict[str, type[Schema]] = {}
+
+
 def page_schema(item_schema: type[Schema] | Schema, name: str | None = None) -> type[Schema]:
-    """A schema for the list envelope around `item_schema` (named for the OpenAPI document)."""
+    """A schema for the list envelope around `item_schema` (named for the OpenAPI document;
+    one class per item schema, so the document has one component per page type)."""
     item = item_schema if isinstance(item_schema, Schema) else item_schema()
     schema_name = name or f"{type(item).__name__.removesuffix('Schema')}PageSchema"
+    if schema_name not in _PAGE_SCHEMAS:
+        _PAGE_SCHEMAS[schema_name] = _build_page_schema(item, schema_name)
+    return _PAGE_SCHEMAS[schema_name]
+
+
+def _build_page_schema(item: Schema, schema_name: str) -> type[Schema]:
     return Schema.from_dict({
         "items": fields.List(fields.Nested(type(item)), required=True),
         "total": fields.Integer(required=True),
