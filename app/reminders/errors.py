@@ -1,0 +1,7 @@
+"""Error codes of the reminders feature."""
+from app.core.errors import register_codes
+
+register_codes({
+    "TEMPLATE_KEY_UNKNOWN": (422, "订阅消息模板不存在"),
+    "NOTIFICATION_NOT_FOUND": (404, "消息不存在"),
+})
