@@ -15,8 +15,8 @@ def create_app(config: object | None = None) -> Flask:
     from app.core.logging import configure_logging
     configure_logging(app.config["LOG_LEVEL"])
 
-    register_http(app)  # before blueprints: it installs the URL converters routes use
     register_extensions(app)
+    register_http(app)
     register_blueprints(app)
     register_cli(app)
     return app
@@ -34,8 +34,9 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_http(app: Flask) -> None:
-    from app.core.http import init_http
+    from app.core.http import init_http, install_url_converters
 
+    install_url_converters(app)
     init_http(app)
 
 

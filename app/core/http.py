@@ -125,8 +125,13 @@ def handle_unexpected(error: Exception):
     return envelope("INTERNAL_ERROR", 500, details={"request_id": g.get("request_id")})
 
 
-def init_http(app: Flask) -> None:
+def install_url_converters(app: Flask) -> None:
+    """Before any route is added: routes bind their converters when registered."""
     app.url_map.converters["int"] = BoundedIntConverter
+
+
+def init_http(app: Flask) -> None:
+    """After the extensions: flask-smorest registers an HTTPException handler we replace."""
     app.before_request(_start_request)
     app.before_request(enforce_route_auth)
     app.after_request(_commit_or_fail)

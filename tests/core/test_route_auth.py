@@ -15,7 +15,7 @@ PUBLIC = {
     ("GET", "/api/v1/pledge-templates"),
     ("GET", "/api/v1/care-stations"),
 }
-PUBLIC_PREFIXES = ("/api/v1/public/stalls/<token>",)
+PUBLIC_PREFIXES = ("/api/v1/public/stalls/<token>", "/api/v1/pledge-templates/<int:template_id>")
 
 
 def _api_routes(app):
