@@ -49,6 +49,18 @@ def register_blueprints(app: Flask) -> None:
     miniprogram_api.register(api)
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
+    document_error_codes(api)
+
+
+def document_error_codes(api) -> None:
+    """Every error code with its status and message in the OpenAPI description, so the front
+    end reads the one current table (features register theirs when their blueprints import)."""
+    from app.core.errors import CODES
+
+    rows = "\n".join(f"| `{code}` | {status} | {message} |" for code, (status, message) in sorted(CODES.items()))
+    info = api.spec.options.setdefault("info", {})
+    base = info.get("description", "").split("\n\n## 错误码")[0]
+    info["description"] = f"{base}\n\n## 错误码\n\n| code | HTTP | message |\n|---|---|---|\n{rows}\n"
 
 
 def register_cli(app: Flask) -> None:

@@ -16,3 +16,12 @@ def test_docs_page_uses_local_assets_only(client):
     assert "http://" not in html and "https://" not in html
     assert client.get("/api/v1/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert client.get("/api/v1/docs/assets/../../../etc/passwd").status_code == 404
+
+
+def test_every_error_code_is_documented(client):
+    from app.core.errors import CODES
+
+    description = client.get("/api/v1/openapi.json").get_json()["info"]["description"]
+    missing = [code for code in CODES if f"`{code}`" not in description]
+    assert missing == []
+    assert "| `WECHAT_CODE_INVALID` | 401 |" in description
