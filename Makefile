@@ -40,7 +40,7 @@ test-sqlite:
 
 test-services:
 	@echo "== 测试：PostgreSQL + Redis =="
-	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	XGZ_OUTAGE_TESTS=1 DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Debian's chromium for the H5 page test; installed when missing and we may install packages.
 browser:
