@@ -1,3 +1,133 @@
-"""Blueprint of this feature (filled in by its issue)."""
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-blp = None
+from app.core.auth import current_user, requires
+from app.core.pagination import PageArgs, page_schema
+from app.orgs import services
+from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
+from miniprogram_api.common import BEARER, DecisionSchema, LocalDateTime, text
+
+blp = Blueprint("orgs", __name__, description="党组织与党员")
+
+
+class OrgCreateSchema(Schema):
+    name = text(100)
+    kind = fields.String(required=True, validate=validate.OneOf(list(ORG_KINDS)),
+                         metadata={"description": "committee 党委 / general_branch 党总支 / branch 党支部 / joint_branch 联合党支部"})
+    sector = fields.String(required=True, validate=validate.OneOf(list(ORG_SECTORS)),
+                           metadata={"description": "market 专业市场 / rider 快递外卖骑手 / enterprise 小微企业"})
+    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
+                                metadata={"example": "450403"})
+    parent_id = fields.Integer(load_default=None, metadata={"description": "上级党组织"})
+    market_id = fields.Integer(load_default=None, metadata={"description": "所在专业市场"})
+    station = text(100, required=False, load_default=None, metadata={"example": "万秀区美团站"})
+    platform = text(32, required=False, load_default=None, metadata={"example": "美团"})
+
+
+class OrgSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    kind_label = fields.Function(lambda org: ORG_KINDS.get(org.kind))
+    sector = fields.String(required=True)
+    sector_label = fields.Function(lambda org: ORG_SECTORS.get(org.sector))
+    region_code = fields.String(required=True)
+    parent_id = fields.Integer(allow_none=True)
+    market_id = fields.Integer(allow_none=True)
+    station = fields.String(allow_none=True)
+    platform = fields.String(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class MembershipClaimSchema(Schema):
+    standing = fields.String(required=True, validate=validate.OneOf(list(MEMBER_STANDINGS)),
+                             metadata={"description": "formal 正式党员 / probationary 预备党员"})
+    floating = fields.Boolean(load_default=False, metadata={"description": "是否流动党员"})
+    home_org_name = text(100, required=False, load_default=None,
+                         metadata={"description": "流动党员组织关系所在党组织"})
+
+
+class MembershipSchema(Schema):
+    id = fields.Integer(required=True)
+    org_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    standing = fields.String(required=True)
+    standing_label = fields.Function(lambda m: MEMBER_STANDINGS.get(m.standing))
+    floating = fields.Boolean(required=True)
+    home_org_name = fields.String(allow_none=True)
+    status = fields.String(required=True, metadata={"description": "pending / verified / rejected"})
+    review_reason = fields.String(allow_none=True)
+    reviewed_at = LocalDateTime(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class MembershipListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(MEMBERSHIP_STATUSES))
+
+
+class StationRiderSchema(Schema):
+    id = fields.Integer(required=True)
+    org_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    joined_at = LocalDateTime()
+
+
+@blp.route("/orgs", methods=["POST"])
+@blp.arguments(OrgCreateSchema)
+@blp.response(201, OrgSchema)
+@blp.doc(security=BEARER)
+@requires("regulator", "branch_secretary")
+def create_org(data):
+    """创建党组织（辖区监管人员，或上级党组织书记）"""
+    return services.create_org(current_user(), data)
+
+
+@blp.route("/orgs/<int:org_id>", methods=["GET"])
+@blp.response(200, OrgSchema)
+@blp.doc(security=BEARER)
+@requires()
+def get_org(org_id):
+    """党组织基本信息（名称、类型、站点，供党员认领、骑手加入）"""
+    return services.get_org(org_id)
+
+
+@blp.route("/orgs/<int:org_id>/memberships", methods=["POST"])
+@blp.arguments(MembershipClaimSchema)
+@blp.response(201, MembershipSchema)
+@blp.doc(security=BEARER)
+@requires()
+def claim_membership(data, org_id):
+    """申报党员身份（支部书记审核后生效；流动党员填写组织关系所在党组织）"""
+    return services.claim_membership(current_user(), services.get_org(org_id), data)
+
+
+@blp.route("/orgs/<int:org_id>/memberships", methods=["GET"])
+@blp.arguments(MembershipListArgs, location="query")
+@blp.response(200, page_schema(MembershipSchema))
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator", "market_manager")
+def list_memberships(args, org_id):
+    """党员身份申请列表（待审核等）"""
+    return services.list_memberships(current_user(), services.get_org(org_id), args["status"],
+                                     args["page"], args["per_page"])
+
+
+@blp.route("/memberships/<int:membership_id>/review", methods=["POST"])
+@blp.arguments(DecisionSchema)
+@blp.response(200, MembershipSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def review_membership(data, membership_id):
+    """审核党员身份：approve 认定 / reject 驳回（须填原因；记入审计日志）"""
+    return services.review_membership(current_user(), membership_id, data["decision"], data["reason"])
+
+
+@blp.route("/orgs/<int:org_id>/riders", methods=["POST"])
+@blp.response(201, StationRiderSchema)
+@blp.alt_response(200, schema=StationRiderSchema, description="已加入过")
+@blp.doc(security=BEARER)
+@requires()
+def join_station(org_id):
+    """骑手加入站点（之后可报名、签到面向全站骑手的活动）"""
+    record, created = services.join_station(current_user(), services.get_org(org_id))
+    return record, 201 if created else 200

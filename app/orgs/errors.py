@@ -1,0 +1,15 @@
+"""Error codes of party organisations and memberships."""
+from app.core.errors import register_codes
+
+register_codes({
+    "ORG_NOT_FOUND": (404, "党组织不存在"),
+    "ORG_PARENT_NOT_FOUND": (404, "上级党组织不存在"),
+    "ORG_REGION_MISMATCH": (422, "下级党组织的行政区划须在上级党组织的行政区划之内"),
+    "ORG_MARKET_NOT_FOUND": (404, "关联的市场不存在"),
+    "ORG_NOT_RIDER_STATION": (422, "该党组织不是骑手站点党组织，无法以骑手身份加入"),
+    "MEMBERSHIP_NOT_FOUND": (404, "党员身份申请不存在"),
+    "MEMBERSHIP_EXISTS": (409, "您已提交过该党组织的党员身份申请"),
+    "MEMBERSHIP_ALREADY_DECIDED": (409, "该申请已是此状态，无需重复审核"),
+    "HOME_ORG_REQUIRED": (422, "流动党员请填写组织关系所在的党组织"),
+    "REASON_REQUIRED": (422, "驳回时请填写原因"),
+})
