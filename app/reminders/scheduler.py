@@ -1,0 +1,147 @@
+"""The reminder scheduler process (`flask --app wsgi scheduler run`): APScheduler 3's
+BlockingScheduler in Asia/Shanghai, in a process of its own (web workers never start it), run
+only while this process holds the leader lock (leader.py).
+
+A process that is not the leader waits and tries again. The leader renews its lock in a watcher
+thread; if renewal fails it stops its scheduler and goes back to waiting. Jobs are idempotent
+because of the outbox's dedupe key, so a short overlap of two leaders sends nothing twice.
+
+Every job: coalesce=True (a backlog of missed runs is one run), max_instances=1, and a misfire
+grace that suits it (a daily sweep still runs hours late; the minute dispatcher doesn't pile up)."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+from apscheduler.events import EVENT_SCHEDULER_STARTED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from app.reminders.leader import LeaderLock, make_leader_lock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMES = {"REMINDERS_DAILY_AT": "09:00", "REMINDERS_DIGEST_AT": "08:30", "REMINDERS_PURGE_AT": "03:30"}
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    trigger: CronTrigger
+    misfire_grace_time: int  # seconds
+    description: str
+
+
+def _at(app, key: str, offset_minutes: int = 0) -> tuple[int, int]:
+    """'HH:MM' from the app config (or the environment), shifted by a few minutes so the
+    morning sweeps don't start in the same second."""
+    import os
+
+    raw = app.config.get(key) or os.environ.get(key) or DEFAULT_TIMES[key]
+    hour, minute = (int(part) for part in raw.split(":", 1))
+    moment = datetime(2000, 1, 1, hour, minute) + timedelta(minutes=offset_minutes)
+    return moment.hour, moment.minute
+
+
+def job_table(app) -> list[ScheduledJob]:
+    """What runs when (local time in TIMEZONE, Asia/Shanghai by default)."""
+    tz = app.config.get("TIMEZONE", "Asia/Shanghai")
+
+    def daily(key: str, offset: int = 0) -> CronTrigger:
+        hour, minute = _at(app, key, offset)
+        return CronTrigger(hour=hour, minute=minute, timezone=tz)
+
+    six_hours, three_hours = 6 * 3600, 3 * 3600
+    return [
+        ScheduledJob("credential_expiry", daily("REMINDERS_DAILY_AT"), six_hours, "证照到期提醒（30/7/1 天前与当天）"),
+        ScheduledJob("pledge_renewal", daily("REMINDERS_DAILY_AT", 1), six_hours, "诚信承诺续签提醒（30 天前）"),
+        ScheduledJob("theme_day_due", daily("REMINDERS_DAILY_AT", 2), six_hours, "本月主题党日未安排（5 日起）"),
+        ScheduledJob("general_meeting_due", daily("REMINDERS_DAILY_AT", 3), six_hours, "本季度支部党员大会未召开（季末月）"),
+        ScheduledJob("review_digest", daily("REMINDERS_DIGEST_AT"), three_hours, "待审核事项每日汇总"),
+        ScheduledJob("activity_start", CronTrigger(minute="*/5", timezone=tz), 240, "活动开始提醒（24 小时与 1 小时前）"),
+        ScheduledJob("dispatch", CronTrigger(minute="*", timezone=tz), 50, "发送待发提醒（订阅消息）"),
+        ScheduledJob("purge", daily("REMINDERS_PURGE_AT"), three_hours, "夜间清理（签到原始坐标、幂等键）"),
+    ]
+
+
+def execute(app, name: str, lock: LeaderLock | None = None, now: datetime | None = None) -> dict | None:
+    """Run one job in its own app context and log its counts; a failure is logged, not raised
+    (the scheduler keeps running and the next run catches up)."""
+    from app.extensions import db
+    from app.reminders.jobs import run_job
+
+    if lock is not None and not lock.held:
+        log.warning("reminder job %s not run: this process is not the leader", name)
+        return None
+    started = time.monotonic()
+    with app.app_context():
+        try:
+            result = run_job(name, now)
+        except Exception:
+            log.exception("reminder job %s failed", name)
+            return None
+        finally:
+            db.session.remove()
+    log.info("reminder job %s done in %.2fs: %s", name, time.monotonic() - started, result)
+    return result
+
+
+def build_scheduler(app, lock: LeaderLock | None = None) -> BlockingScheduler:
+    scheduler = BlockingScheduler(
+        timezone=app.config.get("TIMEZONE", "Asia/Shanghai"),
+        executors={"default": ThreadPoolExecutor(max_workers=3)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+    )
+    for job in job_table(app):
+        scheduler.add_job(execute, job.trigger, args=(app, job.name, lock), id=job.name, name=job.description,
+                          misfire_grace_time=job.misfire_grace_time, coalesce=True, max_instances=1)
+    return scheduler
+
+
+def run_scheduler(app, lock: LeaderLock | None = None, stop: threading.Event | None = None,
+                  retry_seconds: float = 15.0, on_lead: Callable[[BlockingScheduler], None] | None = None) -> None:
+    """Lead or wait to lead, until `stop` is set. Blocks."""
+    lock = lock or make_leader_lock(app)
+    stop = stop or threading.Event()
+    waiting_logged = False
+    while not stop.is_set():
+        if not lock.acquire():
+            if not waiting_logged:
+                log.info("scheduler: another process is the leader (%s); retrying every %ss",
+                         lock.describe(), retry_seconds)
+                waiting_logged = True
+            stop.wait(retry_seconds)
+            continue
+        waiting_logged = False
+        log.info("scheduler: this process is the leader (%s)", lock.describe())
+        scheduler = build_scheduler(app, lock)
+        scheduler.add_listener(lambda event: _start_watcher(scheduler, lock, stop), EVENT_SCHEDULER_STARTED)
+        try:
+            if on_lead is not None:
+                on_lead(scheduler)
+            scheduler.start()  # returns when the watcher shuts it down
+        finally:
+            lock.release()
+            log.info("scheduler: stopped leading")
+
+
+def _start_watcher(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event) -> None:
+    threading.Thread(target=_keep_leading, args=(scheduler, lock, stop), name="leader-watch",
+                     daemon=True).start()
+
+
+def _keep_leading(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event) -> None:
+    """Renew the lock while leading; stop the scheduler on shutdown or when the lock is lost."""
+    while not stop.wait(lock.renew_every):
+        if not lock.renew():
+            log.error("scheduler: lost the leader lock; stopping jobs until it is regained")
+            break
+    try:
+        scheduler.shutdown(wait=False)
+    except Exception:  # already stopped
+        pass
