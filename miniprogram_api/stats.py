@@ -1,3 +1,73 @@
-"""Blueprint of this feature (filled in by its issue)."""
+"""Coverage figures for regulators (覆盖情况统计)."""
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-blp = None
+from app.core.auth import current_user, requires
+from app.stats import services
+from miniprogram_api.common import BEARER, LocalDateTime
+
+blp = Blueprint("stats", __name__, description="统计")
+
+
+def count(description: str) -> fields.Integer:
+    return fields.Integer(required=True, metadata={"description": description})
+
+
+class TotalsSchema(Schema):
+    markets = count("专业市场数")
+    stalls = count("摊位数")
+    stalls_claimed = count("已认领（已确认经营主体）的摊位数")
+    merchants = count("持有摊位的经营主体数（去重）")
+    licences_shown = count("亮照：营业执照已核验且在有效期内的摊位数")
+    permits_shown = count("亮证：已核验且在有效期内的许可证数")
+    pledges_in_force = count("生效中的诚信经营承诺")
+    pledges_pending = count("待审核的承诺")
+    pledges_rejected = count("已驳回的承诺")
+    pledges_revoked = count("已撤销的承诺")
+    pledges_expired = count("已到期的承诺")
+    merchants_with_pledge_in_force = count("有生效承诺的经营主体数（去重），即“参与诚信经营承诺”的户数")
+    pledge_rate = fields.Float(allow_none=True, metadata={
+        "description": "承诺率：有生效承诺的经营主体 / 持有摊位的经营主体（0–1；无经营主体时为 null）"})
+
+
+class RegionRowSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "行政区划代码；000000 表示全国"})
+    name = fields.String(required=True)
+    level = fields.Integer(required=True, metadata={"description": "0 全国，1 省，2 地市，3 区县"})
+    totals = fields.Nested(TotalsSchema, required=True)
+
+
+class MarketRowSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    region_code = fields.String(required=True)
+    totals = fields.Nested(TotalsSchema, required=True)
+
+
+class OverviewSchema(Schema):
+    region = fields.Nested(RegionRowSchema, required=True, metadata={"description": "所选地区合计"})
+    children = fields.List(fields.Nested(RegionRowSchema), required=True,
+                           metadata={"description": "下一级行政区划各自的合计（区县级地区为空）"})
+    direct = fields.Nested(TotalsSchema, required=True, metadata={
+        "description": "直接登记在所选地区本级（不属于任何下级地区）的市场合计；"
+                       "可加字段满足：地区合计 = 各下级合计 + direct = 各市场之和"})
+    markets = fields.List(fields.Nested(MarketRowSchema), required=True,
+                          metadata={"description": "地区内每个市场一行，按行政区划、名称排序"})
+    sections = fields.Dict(required=True, metadata={"description": "其他业务的统计分项（如党组织、活动），按名称"})
+    generated_at = LocalDateTime(required=True)
+
+
+class OverviewQuerySchema(Schema):
+    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"), metadata={
+        "description": "行政区划代码，须在本人管辖范围内；缺省为本人管辖地区；000000 为全国（系统管理员）",
+        "example": "450400"})
+
+
+@blp.route("/stats/overview", methods=["GET"])
+@blp.arguments(OverviewQuerySchema, location="query")
+@blp.response(200, OverviewSchema)
+@blp.doc(security=BEARER)
+@requires("regulator")
+def overview(args):
+    """辖区覆盖情况：市场、摊位认领、亮照亮证、诚信经营承诺（按市场与下级地区汇总）"""
+    return services.overview(current_user(), args["region"])
