@@ -1,3 +1,110 @@
-"""Blueprint of this feature (filled in by its issue)."""
+"""Licences and permits (亮照亮证): upload with a photo, review, photos."""
+from flask import send_file
+from flask_smorest import Blueprint
+from flask_smorest.fields import Upload
+from marshmallow import Schema, fields, validate
 
-blp = None
+from app.core.auth import current_user, requires
+from app.core.idempotency import idempotent
+from app.core.storage import MAX_PHOTO_BYTES, read_limited
+from app.credentials import services
+from app.credentials.models import CREDENTIAL_KINDS
+from miniprogram_api.common import BEARER, LocalDateTime, text
+
+blp = Blueprint("credentials", __name__, description="亮照亮证")
+
+
+class CredentialFormSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(list(CREDENTIAL_KINDS)),
+                         metadata={"description": "business_licence 营业执照；food_business 食品经营许可证；…"})
+    number = text(64, metadata={"description": "证照编号（营业执照为统一社会信用代码）"})
+    issuer = text(100, metadata={"description": "发证机关"})
+    valid_from = fields.Date(load_default=None)
+    valid_until = fields.Date(load_default=None, metadata={"description": "有效期至（长期则不填）"})
+    long_term = fields.Boolean(load_default=False, metadata={"description": "长期有效"})
+
+
+class PhotoSchema(Schema):
+    photo = Upload(required=True, metadata={"description": "证照照片，JPEG 或 PNG，不超过 5 MB"})
+
+
+class CredentialSchema(Schema):
+    id = fields.Integer(required=True)
+    merchant_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    label = fields.String(required=True)
+    number = fields.String(required=True)
+    issuer = fields.String(required=True)
+    valid_from = fields.Date(allow_none=True)
+    valid_until = fields.Date(allow_none=True)
+    long_term = fields.Boolean(required=True)
+    status = fields.String(required=True, metadata={"description": "pending | verified | rejected"})
+    review_reason = fields.String(allow_none=True)
+    reviewed_at = LocalDateTime(allow_none=True)
+    created_at = LocalDateTime()
+    photo_url = fields.Function(lambda c: f"/api/v1/credentials/{c.id}/photo")
+
+
+class CredentialReviewSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    reason = fields.String(load_default=None, validate=validate.Length(max=500),
+                           metadata={"description": "原因；驳回时必填"})
+
+
+class PhotoArgs(Schema):
+    thumb = fields.Boolean(load_default=False)
+
+
+@blp.route("/merchants/<int:merchant_id>/credentials", methods=["POST"])
+@idempotent
+@blp.arguments(CredentialFormSchema, location="form")
+@blp.arguments(PhotoSchema, location="files")
+@blp.response(201, CredentialSchema)
+@blp.doc(security=BEARER)
+@requires()
+def submit(form, files, merchant_id):
+    """上传营业执照或许可证（multipart，含照片；支持 Idempotency-Key）"""
+    photo = read_limited(files["photo"].stream, MAX_PHOTO_BYTES)
+    return services.submit_credential(current_user(), merchant_id, form, photo)
+
+
+@blp.route("/merchants/<int:merchant_id>/credentials", methods=["GET"])
+@blp.response(200, CredentialSchema(many=True))
+@blp.doc(security=BEARER)
+@requires()
+def list_credentials(merchant_id):
+    """经营主体的证照（本人，或其摊位所在市场的管理方、辖区监管人员）"""
+    return services.list_credentials(current_user(), merchant_id)
+
+
+@blp.route("/credentials/<int:credential_id>/review", methods=["POST"])
+@blp.arguments(CredentialReviewSchema)
+@blp.response(200, CredentialSchema)
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def review(data, credential_id):
+    """审核证照：通过（approve）或驳回（reject，须填写原因）；记入审计日志"""
+    return services.review_credential(current_user(), credential_id, data["decision"], data["reason"])
+
+
+@blp.route("/credentials/<int:credential_id>/photo", methods=["GET"])
+@blp.arguments(PhotoArgs, location="query")
+@blp.doc(security=BEARER, responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}})
+@requires()
+def photo(args, credential_id):
+    """证照照片（本人、管理方、监管人员）"""
+    path = services.credential_photo(current_user(), credential_id, args["thumb"])
+    response = send_file(path, mimetype="image/jpeg", max_age=0)
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("/public/stalls/<token>/photos/<photo_key>.jpg", methods=["GET"])
+@blp.arguments(PhotoArgs, location="query")
+@blp.doc(responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}})
+def public_photo(args, token, photo_key):
+    """摊位已核验证照的照片（公示页使用，地址不可猜测）"""
+    path = services.public_photo(token, photo_key, args["thumb"])
+    response = send_file(path, mimetype="image/jpeg", max_age=300)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

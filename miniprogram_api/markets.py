@@ -4,7 +4,8 @@ from marshmallow import Schema, fields, validate
 from app.core.auth import current_user, requires
 from app.identity.services import appoint_market_manager
 from app.markets import services
-from app.markets.models import MARKET_KINDS
+from app.core.pagination import PageArgs, page_schema
+from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
 from miniprogram_api.common import BEARER, LocalDateTime, text
 
 blp = Blueprint("markets", __name__, description="市场")
@@ -72,3 +73,121 @@ def appoint_manager(data, market_id):
     grant = appoint_market_manager(current_user(), services.get_market(market_id), data["openid"],
                                    data["reason"])
     return {"user_id": grant.user_id, "role": grant.role, "scope": grant.scope}
+
+
+# -- stalls of a market ----------------------------------------------------------------------------
+class StallsCreateSchema(Schema):
+    numbers = fields.List(
+        fields.String(validate=[validate.Length(min=1, max=32),
+                                validate.Regexp(r"^[^\s\x00-\x1f][^\x00-\x1f]*$", error="摊位号不能以空白开头或含控制字符")]),
+        required=True, validate=validate.Length(min=1, max=500),
+        metadata={"description": "摊位号列表，一次最多 500 个", "example": ["A-01", "A-02"]})
+
+
+class BadgeStatusSchema(Schema):
+    verdict = fields.String(required=True, metadata={"example": "放心摊位"})
+    version = fields.Integer(required=True)
+    reasons = fields.List(fields.String(), required=True)
+
+
+class MerchantRefSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+
+
+class PendingClaimSchema(Schema):
+    id = fields.Integer(required=True)
+    merchant_id = fields.Integer(required=True)
+    created_at = LocalDateTime()
+
+
+class StallListItemSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "摊位公开码（二维码中的随机串）"})
+    market_id = fields.Integer(required=True)
+    claim_status = fields.String(required=True, metadata={"description": "unclaimed | pending | confirmed"})
+    merchant = fields.Nested(MerchantRefSchema, allow_none=True)
+    pending_claim = fields.Nested(PendingClaimSchema, allow_none=True)
+    badge = fields.Nested(BadgeStatusSchema, required=True)
+
+
+class StallCreatedSchema(Schema):
+    created = fields.Integer(required=True)
+    items = fields.List(fields.Nested(lambda: StallBriefSchema()), required=True)
+
+
+class StallBriefSchema(Schema):
+    id = fields.Integer(required=True)
+    number = fields.String(required=True)
+    token = fields.String(required=True)
+    market_id = fields.Integer(required=True)
+
+
+class FeedbackArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(FEEDBACK_STATUSES))
+
+
+class FeedbackItemSchema(Schema):
+    id = fields.Integer(required=True)
+    stall_number = fields.String(required=True)
+    category = fields.String(required=True)
+    text = fields.String(required=True)
+    status = fields.String(required=True)
+    created_at = LocalDateTime()
+    reviewed_at = LocalDateTime(allow_none=True)
+    review_reason = fields.String(allow_none=True)
+
+
+@blp.route("/markets/<int:market_id>/stalls", methods=["POST"])
+@blp.arguments(StallsCreateSchema)
+@blp.response(201, StallCreatedSchema)
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def create_stalls(data, market_id):
+    """批量创建摊位（本市场管理方或辖区监管人员）；摊位号重复时全部不创建并列出重复项"""
+    stalls = services.create_stalls(current_user(), market_id, data["numbers"])
+    return {"created": len(stalls), "items": stalls}
+
+
+@blp.route("/markets/<int:market_id>/stalls", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(StallListItemSchema))
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def list_stalls(args, market_id):
+    """市场的摊位列表，含认领状态与公示结论"""
+    return services.list_stalls(current_user(), market_id, args["page"], args["per_page"])
+
+
+@blp.route("/markets/<int:market_id>/qr-sheet.pdf", methods=["GET"])
+@blp.doc(security=BEARER, responses={200: {"description": "A4 不干胶二维码 PDF（每页 24 个）",
+                                           "content": {"application/pdf": {}}}})
+@requires("market_manager", "regulator")
+def qr_sheet(market_id):
+    """打印本市场全部摊位的二维码贴纸（A4 PDF）"""
+    import tempfile
+
+    from flask import send_file
+
+    from app.markets.qr import market_stall_rows, write_sticker_sheet
+
+    market, _ = services.manage_market(current_user(), market_id)
+    # Spooled: small markets stay in memory, a 5,000-stall sheet goes to a temporary file.
+    out = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
+    write_sticker_sheet(out, market.name, market_stall_rows(market.id))
+    out.seek(0)
+    response = send_file(out, mimetype="application/pdf", as_attachment=True,
+                         download_name=f"market-{market.id}-stickers.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("/markets/<int:market_id>/feedback", methods=["GET"])
+@blp.arguments(FeedbackArgs, location="query")
+@blp.response(200, page_schema(FeedbackItemSchema))
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def list_feedback(args, market_id):
+    """消费者反映的问题（本市场管理方或辖区监管人员）"""
+    return services.list_feedback(current_user(), market_id, args["status"], args["page"], args["per_page"])

@@ -1,14 +1,33 @@
-"""Markets: creation in a regulator's region, manager appointment."""
+"""Markets, stalls, business entities, stall claims and consumer feedback.
+
+Services flush, never commit (the request commits); each review, reissue and decision is audited."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import func, insert, select
+
 from app.core import audit
-from app.core.auth import Target, authorize
+from app.core.auth import Target, authorize, has_role
+from app.core.db import insert_ignore
 from app.core.errors import APIError, NotFound
-from app.extensions import db
-from app.markets.models import Market
+from app.core.ids import base62_token
+from app.core.time import utcnow
+from app.extensions import db, kv
+from app.markets import badge_cache
+from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
+from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
 from app.markets.regions import Region
+from app.markets.uscc import is_valid_uscc, normalize
+
+MAX_STALLS_PER_CALL = 500
+TOKEN_LENGTH = 12  # base62: ~71 bits, well above the 59-bit floor, and far below the 32-char scene
+MANAGING_ROLES = ("market_manager", "regulator")
+FEEDBACK_PER_HOUR = 5
+UPHELD_WINDOW = timedelta(days=90)
 
 
+# -- markets -------------------------------------------------------------------------------------
 def market_target(market: Market) -> Target:
     return Target(region_code=market.region_code, market_id=market.id)
 
@@ -35,5 +54,330 @@ def create_market(actor, data: dict) -> Market:
 
 def view_market(actor, market_id: int) -> Market:
     market = get_market(market_id)
-    authorize(actor, ["regulator", "market_manager"], market_target(market))
+    authorize(actor, MANAGING_ROLES, market_target(market))
     return market
+
+
+def manage_market(actor, market_id: int) -> tuple[Market, str]:
+    """The market and the role under which `actor` manages it (its manager or a regulator of
+    its region)."""
+    market = get_market(market_id)
+    return market, authorize(actor, MANAGING_ROLES, market_target(market))
+
+
+# -- stalls --------------------------------------------------------------------------------------
+def new_stall_token() -> str:
+    return base62_token(TOKEN_LENGTH)
+
+
+def _fresh_tokens(count: int) -> list[str]:
+    """`count` tokens that are neither live nor voided (a collision at 71 bits is astronomically
+    unlikely; the unique constraint would still refuse it)."""
+    tokens: set[str] = set()
+    while len(tokens) < count:
+        wanted = {new_stall_token() for _ in range(count - len(tokens))}
+        taken = set(db.session.scalars(select(Stall.token).where(Stall.token.in_(wanted))))
+        taken |= set(db.session.scalars(select(VoidedStallToken.token).where(VoidedStallToken.token.in_(wanted))))
+        tokens |= wanted - taken
+    return list(tokens)
+
+
+def create_stalls(actor, market_id: int, numbers: list[str]) -> list[Stall]:
+    """All or nothing: duplicates in the request (422) or numbers the market already has (409)
+    are reported by number and nothing is created."""
+    market, role = manage_market(actor, market_id)
+    cleaned = [number.strip() for number in numbers]
+    if len(cleaned) > MAX_STALLS_PER_CALL:
+        raise APIError(code="TOO_MANY_STALLS", details={"max": MAX_STALLS_PER_CALL})
+    seen, duplicates = set(), []
+    for number in cleaned:
+        if number in seen and number not in duplicates:
+            duplicates.append(number)
+        seen.add(number)
+    if duplicates:
+        raise APIError(code="STALL_NUMBER_DUPLICATE", details={"numbers": duplicates})
+    existing = list(db.session.scalars(select(Stall.number).where(
+        Stall.market_id == market.id, Stall.number.in_(cleaned))))
+    if existing:
+        raise APIError(code="STALL_NUMBER_EXISTS", details={"numbers": sorted(existing)})
+    now = utcnow()
+    tokens = _fresh_tokens(len(cleaned))
+    rows = [{"market_id": market.id, "number": number, "token": token, "badge_version": 1,
+             "token_issued_at": now, "created_at": now, "updated_at": now}
+            for number, token in zip(cleaned, tokens)]
+    if rows:
+        db.session.execute(insert(Stall), rows)
+    audit.record("stall.create_bulk", "market", market.id, actor=actor, actor_role=role,
+                 after={"count": len(rows), "numbers": cleaned[:50]})
+    return list(db.session.scalars(select(Stall).where(
+        Stall.market_id == market.id, Stall.number.in_(cleaned)).order_by(Stall.id)))
+
+
+def list_stalls(actor, market_id: int, page: int, per_page: int) -> dict:
+    from app.core.pagination import paginate
+
+    market, _ = manage_market(actor, market_id)
+    stmt = select(Stall).where(Stall.market_id == market.id).order_by(Stall.number, Stall.id)
+    result = paginate(stmt, page, per_page)
+    stall_ids = [stall.id for stall in result["items"]]
+    pending = {claim.stall_id: claim for claim in db.session.scalars(select(StallClaim).where(
+        StallClaim.stall_id.in_(stall_ids), StallClaim.status == "pending"))} if stall_ids else {}
+    merchant_ids = {s.merchant_id for s in result["items"] if s.merchant_id}
+    merchants = {m.id: m for m in db.session.scalars(select(Merchant).where(
+        Merchant.id.in_(merchant_ids)))} if merchant_ids else {}
+    result["items"] = [stall_summary(stall, merchants.get(stall.merchant_id), pending.get(stall.id))
+                       for stall in result["items"]]
+    return result
+
+
+def stall_summary(stall: Stall, merchant: Merchant | None, pending: StallClaim | None) -> dict:
+    badge = badge_cache.badge_dict(stall.token)
+    if merchant is not None:
+        claim_status = "confirmed"
+    elif pending is not None:
+        claim_status = "pending"
+    else:
+        claim_status = "unclaimed"
+    return {
+        "id": stall.id, "number": stall.number, "token": stall.token, "market_id": stall.market_id,
+        "claim_status": claim_status,
+        "merchant": {"id": merchant.id, "name": merchant.name} if merchant else None,
+        "pending_claim": {"id": pending.id, "merchant_id": pending.merchant_id,
+                          "created_at": pending.created_at} if pending else None,
+        "badge": {"verdict": badge["verdict"], "version": stall.badge_version,
+                  "reasons": badge["reasons"]},
+    }
+
+
+def stall_by_token(token: str, for_update: bool = False) -> Stall:
+    """The live stall of a sticker token: 410 STALL_TOKEN_VOID for a reissued one, else 404."""
+    stmt = select(Stall).where(Stall.token == token)
+    if for_update:
+        stmt = stmt.with_for_update()
+    stall = db.session.scalar(stmt)
+    if stall is not None:
+        return stall
+    if len(token) <= 32 and db.session.get(VoidedStallToken, token) is not None:
+        raise APIError(code="STALL_TOKEN_VOID")
+    raise NotFound(code="STALL_NOT_FOUND")
+
+
+def manage_stall(actor, token: str, for_update: bool = False) -> tuple[Stall, str]:
+    stall = stall_by_token(token, for_update)
+    return stall, authorize(actor, MANAGING_ROLES, market_target(stall.market))
+
+
+def reissue_token(actor, token: str) -> Stall:
+    """New sticker token; the old one is kept as void so its page can say so (audited)."""
+    stall, role = manage_stall(actor, token, for_update=True)
+    old = stall.token
+    db.session.add(VoidedStallToken(token=old, stall_id=stall.id, voided_at=utcnow(),
+                                    voided_by_id=actor.id))
+    stall.token = _fresh_tokens(1)[0]
+    stall.token_issued_at = utcnow()
+    db.session.flush()
+    badge_cache.invalidate_stall(stall.id)
+    audit.record("stall.reissue_token", "stall", stall.id, actor=actor, actor_role=role,
+                 before={"token": old}, after={"token_prefix": stall.token[:4]})
+    db.session.refresh(stall)
+    return stall
+
+
+def set_trading_rules(actor, token: str, rules: dict) -> Stall:
+    """亮规则: the holder of the stall (or its manager) states returns, pricing and weighing rules."""
+    stall = stall_by_token(token)
+    merchant = db.session.get(Merchant, stall.merchant_id) if stall.merchant_id else None
+    if merchant is None or merchant.owner_id != actor.id:
+        authorize(actor, MANAGING_ROLES, market_target(stall.market))
+    stall.trading_rules = {k: v for k, v in rules.items() if v} or None
+    db.session.flush()
+    badge_cache.invalidate_stall(stall.id)
+    return stall
+
+
+# -- business entities (经营主体) -----------------------------------------------------------------
+def create_merchant(actor, data: dict) -> Merchant:
+    from app.identity.services import ensure_self_service_role
+
+    uscc = normalize(data["uscc"])
+    if not is_valid_uscc(uscc):
+        raise APIError(code="USCC_INVALID", details={"field": "uscc"})
+    mine = db.session.scalar(select(Merchant).where(Merchant.owner_id == actor.id, Merchant.uscc == uscc))
+    if mine is not None:
+        raise APIError(code="MERCHANT_EXISTS", details={"merchant_id": mine.id})
+    merchant = Merchant(owner_id=actor.id, name=data["name"].strip(), kind=data["kind"], uscc=uscc,
+                        operator_name=data["operator_name"].strip())
+    db.session.add(merchant)
+    db.session.flush()
+    ensure_self_service_role(actor, "merchant")
+    audit.record("merchant.create", "merchant", merchant.id, actor=actor, actor_role="merchant",
+                 after={"name": merchant.name, "uscc": uscc})
+    return merchant
+
+
+def list_my_merchants(actor) -> list[Merchant]:
+    return list(db.session.scalars(select(Merchant).where(Merchant.owner_id == actor.id).order_by(Merchant.id)))
+
+
+def owned_merchant(actor, merchant_id: int) -> Merchant:
+    """The entity if `actor` owns it; 404 otherwise, so another merchant learns nothing."""
+    merchant = db.session.get(Merchant, merchant_id)
+    if merchant is None or merchant.owner_id != actor.id:
+        raise NotFound(code="MERCHANT_NOT_FOUND")
+    return merchant
+
+
+def merchant_markets(merchant_id: int, include_pending: bool = True) -> list[Market]:
+    """Markets where the entity holds a stall (confirmed claims, and pending ones if asked)."""
+    held = select(Stall.market_id).where(Stall.merchant_id == merchant_id)
+    if include_pending:
+        held = held.union(select(Stall.market_id).join(StallClaim, StallClaim.stall_id == Stall.id).where(
+            StallClaim.merchant_id == merchant_id, StallClaim.status == "pending"))
+    return list(db.session.scalars(select(Market).where(Market.id.in_(held)).order_by(Market.id)))
+
+
+def authorize_over_merchant(actor, merchant: Merchant, include_pending: bool = True) -> str:
+    """A manager or regulator covering a market where the entity holds a stall. Someone with
+    neither role gets 404 (nothing leaks); one with the role but not the scope gets 403."""
+    if not has_role(actor, *MANAGING_ROLES):
+        raise NotFound(code="MERCHANT_NOT_FOUND")
+    markets = merchant_markets(merchant.id, include_pending)
+    for market in markets:
+        try:
+            return authorize(actor, MANAGING_ROLES, market_target(market))
+        except APIError:
+            continue
+    if has_role(actor, "admin"):
+        return "admin"
+    raise APIError(code="OUT_OF_SCOPE")
+
+
+def view_merchant(actor, merchant_id: int) -> Merchant:
+    merchant = db.session.get(Merchant, merchant_id)
+    if merchant is None:
+        raise NotFound(code="MERCHANT_NOT_FOUND")
+    if merchant.owner_id != actor.id:
+        authorize_over_merchant(actor, merchant)
+    return merchant
+
+
+def merchant_stalls(merchant_id: int) -> list[dict]:
+    rows = db.session.execute(
+        select(Stall, StallClaim.status).join(StallClaim, StallClaim.stall_id == Stall.id)
+        .where(StallClaim.merchant_id == merchant_id, StallClaim.active_stall_id.is_not(None))
+        .order_by(Stall.id)).all()
+    return [{"token": stall.token, "number": stall.number, "market_id": stall.market_id,
+             "market_name": stall.market.name, "claim_status": status} for stall, status in rows]
+
+
+# -- stall claims (摊位认领) -----------------------------------------------------------------------
+def claim_stall(actor, token: str, merchant_id: int) -> StallClaim:
+    merchant = owned_merchant(actor, merchant_id)
+    stall = stall_by_token(token)
+    active = db.session.scalar(select(StallClaim).where(StallClaim.active_stall_id == stall.id))
+    if active is not None:
+        if active.merchant_id == merchant.id:
+            return active  # a retried claim of the same stall by the same entity
+        raise _claim_conflict(active)
+    now = utcnow()
+    inserted = insert_ignore(StallClaim, {
+        "stall_id": stall.id, "merchant_id": merchant.id, "active_stall_id": stall.id,
+        "status": "pending", "requested_by_id": actor.id, "created_at": now, "updated_at": now,
+    }, ["active_stall_id"])
+    claim = db.session.scalar(select(StallClaim).where(StallClaim.active_stall_id == stall.id))
+    if not inserted and claim.merchant_id != merchant.id:
+        raise _claim_conflict(claim)  # lost the race to another entity
+    badge_cache.invalidate_stall(stall.id)
+    return claim
+
+
+def _claim_conflict(active: StallClaim) -> APIError:
+    code = "STALL_CLAIM_PENDING" if active.status == "pending" else "STALL_ALREADY_CLAIMED"
+    return APIError(code=code)
+
+
+def review_claim(actor, token: str, decision: str, reason: str | None) -> StallClaim:
+    stall, role = manage_stall(actor, token, for_update=True)
+    claim = db.session.scalar(select(StallClaim).where(
+        StallClaim.active_stall_id == stall.id, StallClaim.status == "pending"))
+    if claim is None:
+        raise APIError(code="STALL_CLAIM_NOT_PENDING")
+    reason = (reason or "").strip() or None
+    if decision == "reject" and not reason:
+        raise APIError(code="REASON_REQUIRED", details={"field": "reason"})
+    before = {"status": claim.status, "merchant_id": claim.merchant_id}
+    claim.reviewed_by_id = actor.id
+    claim.reviewed_at = utcnow()
+    claim.review_reason = reason
+    if decision == "approve":
+        claim.status = "confirmed"
+        stall.merchant_id = claim.merchant_id
+    else:
+        claim.status = "rejected"
+        claim.active_stall_id = None
+    db.session.flush()
+    badge_cache.invalidate_stall(stall.id)
+    audit.record(f"stall_claim.{decision}", "stall_claim", claim.id, actor=actor, actor_role=role,
+                 before=before, after={"status": claim.status, "stall_id": stall.id}, reason=reason)
+    return claim
+
+
+# -- feedback (反映问题) ---------------------------------------------------------------------------
+def submit_feedback(actor, token: str, category: str, text: str) -> Feedback:
+    from app.wechat.client import ensure_text_safe
+
+    stall = stall_by_token(token)
+    hour = utcnow().strftime("%Y%m%d%H")
+    if kv.incr(f"feedback-rate:{actor.id}:{hour}", ttl=3600) > FEEDBACK_PER_HOUR:
+        raise APIError(code="FEEDBACK_RATE_LIMITED", details={"limit_per_hour": FEEDBACK_PER_HOUR})
+    ensure_text_safe(text, actor.openid, scene=2, field="text")  # before anything is stored
+    feedback = Feedback(stall_id=stall.id, user_id=actor.id, category=category, text=text.strip(),
+                        status="open", created_at=utcnow())
+    db.session.add(feedback)
+    db.session.flush()
+    return feedback
+
+
+def list_feedback(actor, market_id: int, status: str | None, page: int, per_page: int) -> dict:
+    from app.core.pagination import paginate
+
+    market, _ = manage_market(actor, market_id)
+    stmt = (select(Feedback, Stall.number).join(Stall, Stall.id == Feedback.stall_id)
+            .where(Stall.market_id == market.id).order_by(Feedback.created_at.desc(), Feedback.id.desc()))
+    if status:
+        stmt = stmt.where(Feedback.status == status)
+    result = paginate(stmt, page, per_page, scalars=False)
+    result["items"] = [_feedback_item(feedback, number) for feedback, number in result["items"]]
+    return result
+
+
+def _feedback_item(feedback: Feedback, stall_number: str) -> dict:
+    return {"id": feedback.id, "stall_number": stall_number, "category": feedback.category,
+            "text": feedback.text, "status": feedback.status, "created_at": feedback.created_at,
+            "reviewed_at": feedback.reviewed_at, "review_reason": feedback.review_reason}
+
+
+def review_feedback(actor, feedback_id: int, decision: str, reason: str | None) -> dict:
+    feedback = db.session.get(Feedback, feedback_id)
+    if feedback is None:
+        raise NotFound(code="FEEDBACK_NOT_FOUND")
+    stall = db.session.get(Stall, feedback.stall_id)
+    role = authorize(actor, MANAGING_ROLES, market_target(stall.market))
+    if feedback.status != "open":
+        raise APIError(code="FEEDBACK_ALREADY_REVIEWED")
+    reason = (reason or "").strip() or None
+    if decision == "dismiss" and not reason:
+        raise APIError(code="REASON_REQUIRED", details={"field": "reason"})
+    feedback.status = "upheld" if decision == "uphold" else "dismissed"
+    feedback.reviewed_by_id = actor.id
+    feedback.reviewed_at = utcnow()
+    feedback.review_reason = reason
+    db.session.flush()
+    badge_cache.invalidate_stall(stall.id)
+    audit.record(f"feedback.{decision}", "feedback", feedback.id, actor=actor, actor_role=role,
+                 before={"status": "open"}, after={"status": feedback.status}, reason=reason)
+    return _feedback_item(feedback, stall.number)
+
+
+def count_feedback(stall_id: int) -> int:
+    return db.session.scalar(select(func.count()).select_from(Feedback).where(Feedback.stall_id == stall_id))

@@ -1,1 +1,46 @@
-"""H5 pages (the badge page arrives with the stalls feature)."""
+"""The H5 badge page `/s/{token}`: what a consumer's phone camera opens from a stall sticker.
+
+Rendered from the same records as the JSON badge and cached the same way (pre-rendered bytes
+keyed by token and badge version, never past the badge's changes_at)."""
+from __future__ import annotations
+
+from flask import current_app, render_template
+
+from app.markets import badge_cache
+from app.web import bp
+
+VOID_PAGE_MAX_AGE = 300
+
+
+def _render_page(badge: dict) -> bytes:
+    from app.credentials.badge import public_json
+
+    return render_template("badge.html", badge=public_json(badge)).encode()
+
+
+def _html(body: bytes | str, status: int, max_age: int):
+    response = current_app.response_class(body, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    # Inline CSS only, no scripts, images from this site only.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'")
+    return response
+
+
+@bp.get("/s/<token>")
+def stall_page(token: str):
+    from app.core.errors import APIError
+    from app.markets.services import stall_by_token
+
+    try:
+        entry, now = badge_cache.cached("html", token, _render_page)
+    except badge_cache.StallGone:
+        try:
+            stall_by_token(token)
+        except APIError as exc:
+            void = exc.code == "STALL_TOKEN_VOID"
+            page = render_template("stall_gone.html", void=void)
+            return _html(page, 410 if void else 404, VOID_PAGE_MAX_AGE if void else 60)
+        raise
+    return _html(entry.body, 200, badge_cache.max_age(entry, now))

@@ -1,0 +1,10 @@
+"""Error codes of credentials and photo uploads."""
+from app.core.errors import register_codes
+
+register_codes({
+    "CREDENTIAL_NOT_FOUND": (404, "证照不存在"),
+    "CREDENTIAL_ALREADY_REVIEWED": (409, "该证照已审核"),
+    "CREDENTIAL_VALIDITY_INVALID": (422, "请填写有效期截止日期，或选择“长期”"),
+    "LICENCE_USCC_MISMATCH": (422, "营业执照上的统一社会信用代码与经营主体不一致"),
+    "PHOTO_REQUIRED": (422, "请上传证照照片"),
+})
