@@ -1,3 +1,373 @@
-"""Blueprint of this feature (filled in by its issue)."""
+from flask import Response, url_for
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 
-blp = None
+from app.activities import checkin as checkin_service
+from app.activities import queries, services
+from app.activities.export import attendance_xlsx
+from app.activities.models import ACTIVITY_TYPES, AUDIENCES
+from app.core.auth import current_user, requires
+from app.core.idempotency import idempotent
+from app.core.pagination import PageArgs, page_schema
+from app.core.time import utcnow
+from app.orgs.services import get_org
+from miniprogram_api.common import BEARER, DecisionSchema, LocalDateTime, ReasonSchema, text
+
+blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
+
+ORGANISERS = ("branch_secretary", "market_manager", "regulator")
+
+
+class ActivityCreateSchema(Schema):
+    type = fields.String(required=True, validate=validate.OneOf(ACTIVITY_TYPES),
+                         metadata={"description": "、".join(ACTIVITY_TYPES)})
+    title = text(100)
+    description = text(2000, required=False, load_default=None)
+    starts_at = fields.DateTime(required=True, metadata={"description": "开始时间；不带时区视为北京时间"})
+    ends_at = fields.DateTime(required=True)
+    checkin_opens_at = fields.DateTime(load_default=None, metadata={"description": "默认开始前 30 分钟"})
+    checkin_closes_at = fields.DateTime(load_default=None, metadata={"description": "默认活动结束时"})
+    place_name = text(200, required=False, load_default=None)
+    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
+    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    radius_m = fields.Integer(load_default=None, validate=validate.Range(10, 50000),
+                              metadata={"description": "签到范围半径（米）"})
+    capacity = fields.Integer(load_default=None, validate=validate.Range(1, 100000))
+    points = fields.Integer(load_default=0, validate=validate.Range(0, 1000), metadata={"description": "签到积分"})
+    audience = fields.String(load_default="members", validate=validate.OneOf(list(AUDIENCES)),
+                             metadata={"description": "members 本组织党员 / station_riders 本站点全体骑手"})
+
+
+class ActivitySchema(Schema):
+    id = fields.Integer(required=True)
+    org_id = fields.Integer(required=True)
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    description = fields.String(allow_none=True)
+    starts_at = LocalDateTime(required=True)
+    ends_at = LocalDateTime(required=True)
+    checkin_opens_at = LocalDateTime(required=True)
+    checkin_closes_at = LocalDateTime(required=True)
+    place_name = fields.String(allow_none=True)
+    lat = fields.Float(allow_none=True)
+    lng = fields.Float(allow_none=True)
+    radius_m = fields.Integer(allow_none=True)
+    capacity = fields.Integer(allow_none=True)
+    points = fields.Integer(required=True)
+    audience = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "scheduled / cancelled"})
+    cancel_reason = fields.String(allow_none=True)
+
+
+class ActivityListArgs(PageArgs):
+    org = fields.Integer(load_default=None, metadata={"description": "党组织 id"})
+    from_ = fields.Date(load_default=None, data_key="from", metadata={"description": "开始日期（含）"})
+    to = fields.Date(load_default=None, metadata={"description": "结束日期（含）"})
+
+
+class RegistrationSchema(Schema):
+    id = fields.Integer(required=True)
+    activity_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    created_at = LocalDateTime()
+
+
+class LeaveSchema(Schema):
+    id = fields.Integer(required=True)
+    activity_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    reason = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "pending / approved / rejected"})
+    review_reason = fields.String(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class CheckinCodeSchema(Schema):
+    payload = fields.String(required=True, metadata={"example": "c1.12.59312345.Ab3dE_9fGh1K"})
+    slot = fields.Integer(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "距换码的秒数（上一个码仍可再用 30 秒）"})
+    png_url = fields.String(required=True)
+
+
+class CheckinRequestSchema(Schema):
+    payload = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
+    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    accuracy = fields.Float(load_default=None, validate=validate.Range(0, 100000),
+                            metadata={"description": "定位精度（米）"})
+
+    @validates_schema
+    def both_coordinates(self, data, **kwargs):
+        if (data.get("lat") is None) != (data.get("lng") is None):
+            raise ValidationError("纬度和经度须同时提供", "lat")
+
+
+class CheckinSchema(Schema):
+    id = fields.Integer(required=True)
+    activity_id = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    checked_in_at = LocalDateTime(required=True)
+    method = fields.String(required=True, metadata={"description": "rotating_qr / manual"})
+    status = fields.String(required=True, metadata={"description": "on_time / late"})
+    distance_m = fields.Float(allow_none=True)
+    location_verdict = fields.String(required=True)
+    location_flagged = fields.Boolean(attribute="flagged", required=True)
+
+
+class ManualCheckinSchema(Schema):
+    user_id = fields.Integer(required=True)
+    reason = text(500)
+
+
+class AttendanceArgs(Schema):
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "xlsx"]))
+
+
+class AttendanceRowSchema(Schema):
+    user_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    phone = fields.String(allow_none=True, metadata={"description": "脱敏手机号"})
+    state = fields.String(required=True, metadata={"description": "present / late / on_leave / absent"})
+    state_label = fields.String(required=True)
+    registered = fields.Boolean(required=True)
+    checked_in_at = LocalDateTime(allow_none=True)
+    method = fields.String(allow_none=True)
+    distance_m = fields.Float(allow_none=True)
+    location_flagged = fields.Boolean(required=True)
+    leave_status = fields.String(allow_none=True)
+    leave_reason = fields.String(allow_none=True)
+
+
+class AttendanceCountsSchema(Schema):
+    expected = fields.Integer(required=True)
+    present = fields.Integer(required=True)
+    late = fields.Integer(required=True)
+    on_leave = fields.Integer(required=True)
+    absent = fields.Integer(required=True)
+    checked_in = fields.Integer(required=True)
+    registered = fields.Integer(required=True)
+    location_flagged = fields.Integer(required=True)
+    refused_scans = fields.Integer(required=True)
+
+
+class AttendanceSchema(Schema):
+    activity_id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    counts = fields.Nested(AttendanceCountsSchema, required=True)
+    rows = fields.List(fields.Nested(AttendanceRowSchema), required=True)
+
+
+class PointsAdjustSchema(Schema):
+    user_id = fields.Integer(required=True)
+    delta = fields.Integer(required=True, validate=validate.Range(-1000, 1000))
+    reason = text(500)
+
+
+class PointsEntrySchema(Schema):
+    id = fields.Integer(required=True)
+    org_id = fields.Integer(allow_none=True)
+    activity_id = fields.Integer(allow_none=True)
+    reason = fields.String(required=True, metadata={"description": "checkin 签到 / manual 手工调整"})
+    delta = fields.Integer(required=True)
+    note = fields.String(allow_none=True)
+    created_at = LocalDateTime(required=True)
+
+
+class MyPointsSchema(page_schema(PointsEntrySchema)):
+    balance = fields.Integer(required=True)
+
+
+class LeaderboardArgs(Schema):
+    period = fields.String(load_default="month", validate=validate.OneOf(["month", "all"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+
+
+class LeaderboardItemSchema(Schema):
+    rank = fields.Integer(required=True)
+    user_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    points = fields.Integer(required=True)
+
+
+class LeaderboardSchema(Schema):
+    org_id = fields.Integer(required=True)
+    period = fields.String(required=True)
+    from_ = fields.String(data_key="from", attribute="from", allow_none=True)
+    to = fields.String(allow_none=True)
+    items = fields.List(fields.Nested(LeaderboardItemSchema), required=True)
+    total = fields.Integer(required=True)
+
+
+# -- activities -------------------------------------------------------------------------------
+@blp.route("/orgs/<int:org_id>/activities", methods=["POST"])
+@blp.arguments(ActivityCreateSchema)
+@blp.response(201, ActivitySchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def create_activity(data, org_id):
+    """安排活动（主题党日、三会一课、志愿服务等；描述先经内容安全检测）"""
+    return services.create_activity(current_user(), get_org(org_id), data)
+
+
+@blp.route("/activities", methods=["GET"])
+@blp.arguments(ActivityListArgs, location="query")
+@blp.response(200, page_schema(ActivitySchema))
+@blp.doc(security=BEARER)
+@requires()
+def list_activities(args):
+    """我能看到的活动：所在党组织的、所在站点面向骑手的、我负责的"""
+    return queries.visible_activities(current_user(), args["org"], args["from_"], args["to"],
+                                      args["page"], args["per_page"])
+
+
+@blp.route("/activities/<int:activity_id>", methods=["GET"])
+@blp.response(200, ActivitySchema)
+@blp.doc(security=BEARER)
+@requires()
+def get_activity(activity_id):
+    """活动详情"""
+    return services.view_activity(current_user(), activity_id)
+
+
+@blp.route("/activities/<int:activity_id>/cancel", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, ActivitySchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def cancel_activity(data, activity_id):
+    """取消活动（须填原因；记入审计日志）"""
+    return services.cancel_activity(current_user(), activity_id, data["reason"])
+
+
+@blp.route("/activities/<int:activity_id>/registrations", methods=["POST"])
+@blp.response(201, RegistrationSchema)
+@blp.alt_response(200, schema=RegistrationSchema, description="已报名过")
+@blp.doc(security=BEARER)
+@requires()
+def register(activity_id):
+    """报名参加活动"""
+    registration, created = services.register(current_user(), activity_id)
+    return registration, 201 if created else 200
+
+
+@blp.route("/activities/<int:activity_id>/leave", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(201, LeaveSchema)
+@blp.doc(security=BEARER)
+@requires()
+def ask_leave(data, activity_id):
+    """请假（组织者审核）"""
+    return services.ask_leave(current_user(), activity_id, data["reason"])
+
+
+@blp.route("/leave-requests/<int:leave_id>/review", methods=["POST"])
+@blp.arguments(DecisionSchema)
+@blp.response(200, LeaveSchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def review_leave(data, leave_id):
+    """审核请假：approve 准假 / reject 不准（须填原因；记入审计日志）"""
+    return services.review_leave(current_user(), leave_id, data["decision"], data["reason"])
+
+
+# -- check-in ---------------------------------------------------------------------------------
+@blp.route("/activities/<int:activity_id>/checkin-code", methods=["GET"])
+@blp.response(200, CheckinCodeSchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def checkin_code(activity_id):
+    """当前的滚动签到码（每 30 秒更换；当前和上一个码有效）"""
+    activity, code = services.checkin_code(current_user(), activity_id)
+    code["png_url"] = url_for("activities.checkin_code_png", activity_id=activity.id, _external=False)
+    return code
+
+
+@blp.route("/activities/<int:activity_id>/checkin-code.png", methods=["GET"])
+@blp.response(200, description="签到码图片（PNG）", content_type="image/png")
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def checkin_code_png(activity_id):
+    """当前签到码的二维码图片"""
+    _, code = services.checkin_code(current_user(), activity_id)
+    response = Response(checkin_service.code_png(code["payload"]), mimetype="image/png")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/activities/<int:activity_id>/checkins", methods=["POST"])
+@idempotent
+@blp.arguments(CheckinRequestSchema)
+@blp.response(201, CheckinSchema)
+@blp.alt_response(200, schema=CheckinSchema, description="已签到过：返回第一次的签到记录")
+@blp.doc(security=BEARER)
+@requires()
+def check_in(data, activity_id):
+    """扫码签到（校验签到码、时段、范围与参加资格；重复提交返回第一次的记录）"""
+    activity = services.get_activity(activity_id)
+    place = checkin_service.Place(data["lat"], data["lng"], data["accuracy"])
+    record, created = checkin_service.scan(current_user(), activity, data["payload"], place, utcnow())
+    return record, 201 if created else 200
+
+
+@blp.route("/activities/<int:activity_id>/checkins/manual", methods=["POST"])
+@blp.arguments(ManualCheckinSchema)
+@blp.response(201, CheckinSchema)
+@blp.alt_response(200, schema=CheckinSchema, description="已签到过")
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def manual_check_in(data, activity_id):
+    """组织者手工补签（须填原因；记入审计日志）"""
+    record, created = services.manual_checkin(current_user(), activity_id, data["user_id"], data["reason"])
+    return record, 201 if created else 200
+
+
+@blp.route("/activities/<int:activity_id>/attendance", methods=["GET"])
+@blp.arguments(AttendanceArgs, location="query")
+@blp.response(200, AttendanceSchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def attendance(args, activity_id):
+    """签到情况：按时、迟到、请假、缺席（format=xlsx 导出签到表；手机号脱敏）"""
+    activity = services.get_activity(activity_id)
+    services.authorize_activity_organiser(current_user(), activity)
+    sheet = queries.attendance(activity)
+    if args["format"] == "xlsx":
+        response = Response(attendance_xlsx(sheet),
+                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response.headers["Content-Disposition"] = f'attachment; filename="attendance-{activity.id}.xlsx"'
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    return sheet
+
+
+# -- points -----------------------------------------------------------------------------------
+@blp.route("/orgs/<int:org_id>/points", methods=["POST"])
+@blp.arguments(PointsAdjustSchema)
+@blp.response(201, PointsEntrySchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary")
+def adjust_points(data, org_id):
+    """支部书记调整积分（须填原因；记入审计日志）"""
+    return services.adjust_points(current_user(), get_org(org_id), data["user_id"], data["delta"], data["reason"])
+
+
+@blp.route("/me/points", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, MyPointsSchema)
+@blp.doc(security=BEARER)
+@requires()
+def my_points(args):
+    """我的积分：余额与明细"""
+    return queries.points_page(current_user().id, args["page"], args["per_page"])
+
+
+@blp.route("/orgs/<int:org_id>/leaderboard", methods=["GET"])
+@blp.arguments(LeaderboardArgs, location="query")
+@blp.response(200, LeaderboardSchema)
+@blp.doc(security=BEARER)
+@requires()
+def leaderboard(args, org_id):
+    """积分榜（本月按北京时间自然月，或累计）"""
+    org = get_org(org_id)
+    services.authorize_org_reader(current_user(), org)
+    return queries.leaderboard(org.id, args["period"], utcnow(), args["limit"])

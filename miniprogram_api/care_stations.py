@@ -1,3 +1,73 @@
-"""Blueprint of this feature (filled in by its issue)."""
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
 
-blp = None
+from app.activities import queries, services
+from app.activities.models import AMENITIES
+from app.core.auth import current_user, requires
+from miniprogram_api.common import BEARER, LocalDateTime, text
+
+blp = Blueprint("care_stations", __name__, description="暖心驿站")
+
+
+class CareStationCreateSchema(Schema):
+    name = text(100)
+    address = text(200, required=False, load_default=None)
+    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
+    org_id = fields.Integer(load_default=None, metadata={"description": "负责的党组织（支部书记须填写）"})
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    hours = text(64, required=False, load_default=None, metadata={"example": "全天开放"})
+    amenities = fields.List(fields.String(validate=validate.OneOf(list(AMENITIES))), load_default=list,
+                            validate=validate.Length(max=len(AMENITIES)),
+                            metadata={"description": "water 饮水 / charging 充电 / microwave 微波炉 / rest 休息 / toilet 卫生间 / first_aid 急救药箱"})
+
+
+class CareStationSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    address = fields.String(allow_none=True)
+    region_code = fields.String(required=True)
+    org_id = fields.Integer(allow_none=True)
+    lat = fields.Float(required=True)
+    lng = fields.Float(required=True)
+    hours = fields.String(allow_none=True)
+    amenities = fields.List(fields.String(), required=True)
+    amenity_labels = fields.Function(lambda s: [AMENITIES.get(a, a) for a in s.amenities or []])
+    created_at = LocalDateTime()
+
+
+class NearbyArgs(Schema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50000))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class NearbyStationSchema(CareStationSchema):
+    distance_m = fields.Integer(required=True, metadata={"description": "距离（米）"})
+
+
+class NearbyPageSchema(Schema):
+    items = fields.List(fields.Nested(NearbyStationSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+@blp.route("/care-stations", methods=["POST"])
+@blp.arguments(CareStationCreateSchema)
+@blp.response(201, CareStationSchema)
+@blp.doc(security=BEARER)
+@requires("regulator", "branch_secretary")
+def create_care_station(data):
+    """登记暖心驿站（辖区监管人员，或党组织书记在本组织辖区内）"""
+    return services.create_care_station(current_user(), data)
+
+
+@blp.route("/care-stations", methods=["GET"])
+@blp.arguments(NearbyArgs, location="query")
+@blp.response(200, NearbyPageSchema)
+def nearby_care_stations(args):
+    """附近的暖心驿站，由近到远（无需登录）"""
+    return queries.nearby_care_stations(args["lat"], args["lng"], args["radius_m"], args["page"], args["per_page"])

@@ -1,0 +1,296 @@
+"""Rotating check-in codes and the check-in itself (党员签到).
+
+A code is `c1.<activity_id>.<slot>.<mac>`: slot = floor(unix time / 30 s), mac = the first 12
+base64url characters (72 bits) of HMAC-SHA256 over activity and slot, keyed from SECRET_KEY.
+The organiser's phone shows a new one every 30 s; the current and the previous slot are
+accepted, so a screenshot forwarded to someone far away stops working within a minute."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, insert, select, update
+
+from app.activities import errors  # noqa: F401  registers the codes
+from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
+from app.core.db import is_postgres
+from app.core.errors import APIError
+from app.core.time import utcnow
+from app.extensions import db
+
+SLOT_SECONDS = 30
+MAC_CHARS = 12
+PAYLOAD_VERSION = "c1"
+PAYLOAD_MAX = 64
+LATE_GRACE = timedelta(minutes=10)
+RAW_COORDINATE_RETENTION = timedelta(days=30)
+EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
+_EPOCH = datetime(1970, 1, 1)
+
+
+# -- the code ---------------------------------------------------------------------------------
+def slot_of(now: datetime) -> int:
+    return int((now - _EPOCH).total_seconds() // SLOT_SECONDS)
+
+
+def seconds_left_in_slot(now: datetime) -> int:
+    elapsed = (now - _EPOCH).total_seconds()
+    return max(1, math.ceil((slot_of(now) + 1) * SLOT_SECONDS - elapsed))
+
+
+def _key() -> bytes:
+    # Derived rather than SECRET_KEY itself, so a leaked check-in MAC says nothing about tokens.
+    app = current_app._get_current_object()
+    key = app.extensions.get("checkin_key")
+    if key is None:
+        key = hmac.new(app.config["SECRET_KEY"].encode(), b"xgz-checkin-code-v1", hashlib.sha256).digest()
+        app.extensions["checkin_key"] = key
+    return key
+
+
+def _mac(activity_id: int, slot: int) -> str:
+    digest = hmac.new(_key(), f"{activity_id}.{slot}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
+
+
+def make_payload(activity_id: int, slot: int) -> str:
+    return f"{PAYLOAD_VERSION}.{activity_id}.{slot}.{_mac(activity_id, slot)}"
+
+
+@dataclass(frozen=True)
+class ScannedCode:
+    activity_id: int
+    slot: int
+
+
+def parse_payload(payload: str) -> ScannedCode | None:
+    """The code's activity and slot when its MAC is right; None when malformed or forged."""
+    if not isinstance(payload, str) or len(payload) > PAYLOAD_MAX:
+        return None
+    parts = payload.strip().split(".")
+    if len(parts) != 4 or parts[0] != PAYLOAD_VERSION:
+        return None
+    _, activity_part, slot_part, mac = parts
+    if not (activity_part.isascii() and activity_part.isdigit() and slot_part.isascii() and slot_part.isdigit()):
+        return None
+    if len(activity_part) > 12 or len(slot_part) > 12:
+        return None
+    activity_id, slot = int(activity_part), int(slot_part)
+    if not hmac.compare_digest(mac.encode(), _mac(activity_id, slot).encode()):
+        return None
+    return ScannedCode(activity_id, slot)
+
+
+def current_code(activity: Activity, now: datetime | None = None) -> dict:
+    now = now or utcnow()
+    slot = slot_of(now)
+    return {"payload": make_payload(activity.id, slot), "slot": slot,
+            "expires_in": seconds_left_in_slot(now)}
+
+
+def code_png(payload: str) -> bytes:
+    """A small 1-bit PNG of the payload for the organiser's screen."""
+    import qrcode
+
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=2)
+    qr.add_data(payload)
+    qr.make(fit=True)
+    image = qr.make_image(fill_color="black", back_color="white").get_image().convert("1")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False, compress_level=6)
+    return buffer.getvalue()
+
+
+# -- geometry ---------------------------------------------------------------------------------
+def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+@dataclass(frozen=True)
+class Place:
+    lat: float | None
+    lng: float | None
+    accuracy_m: float | None
+
+
+@dataclass(frozen=True)
+class LocationVerdict:
+    verdict: str  # inside / poor_accuracy / no_geofence
+    distance_m: float | None
+    flagged: bool
+
+
+def judge_location(activity: Activity, place: Place) -> LocationVerdict:
+    """Inside the fence: accepted. A fix whose accuracy is worse than the radius cannot prove
+    either way: accepted if its uncertainty circle reaches the fence, flagged for the organiser."""
+    distance = None
+    if place.lat is not None and place.lng is not None and activity.lat is not None and activity.lng is not None:
+        distance = round(haversine_m(place.lat, place.lng, activity.lat, activity.lng), 1)
+    if not activity.has_geofence:
+        return LocationVerdict("no_geofence", distance, False)
+    if distance is None:
+        raise APIError(code="CHECKIN_LOCATION_REQUIRED")
+    radius = float(activity.radius_m)
+    accuracy = place.accuracy_m
+    poor = accuracy is not None and accuracy > radius
+    if distance <= radius:
+        return LocationVerdict("poor_accuracy" if poor else "inside", distance, poor)
+    if poor and distance - accuracy <= radius:
+        return LocationVerdict("poor_accuracy", distance, True)
+    raise APIError(code="CHECKIN_OUTSIDE_AREA", details={"distance_m": round(distance),
+                                                         "radius_m": activity.radius_m})
+
+
+# -- the check-in -----------------------------------------------------------------------------
+def find_checkin(activity_id: int, user_id: int) -> CheckIn | None:
+    return db.session.scalar(select(CheckIn).where(CheckIn.activity_id == activity_id,
+                                                   CheckIn.user_id == user_id))
+
+
+def status_at(activity: Activity, now: datetime) -> str:
+    return "on_time" if now <= activity.starts_at + LATE_GRACE else "late"
+
+
+def check_window(activity: Activity, now: datetime) -> None:
+    from app.core.time import isoformat_local
+
+    if activity.cancelled:
+        raise APIError(code="ACTIVITY_CANCELLED", details={"reason": activity.cancel_reason})
+    if now < activity.checkin_opens_at:
+        raise APIError(code="CHECKIN_NOT_OPEN", details={"opens_at": isoformat_local(activity.checkin_opens_at)})
+    if now > activity.checkin_closes_at:
+        raise APIError(code="CHECKIN_CLOSED", details={"closed_at": isoformat_local(activity.checkin_closes_at)})
+
+
+def check_slot(scanned: ScannedCode, now: datetime) -> None:
+    current = slot_of(now)
+    if scanned.slot not in (current, current - 1):
+        raise APIError(code="CHECKIN_CODE_EXPIRED")
+
+
+def _insert_checkin(values: dict) -> CheckIn | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the row: the new check-in, or None when this
+    user already has one (a retry or a racing duplicate)."""
+    if is_postgres():
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = (dialect_insert(CheckIn).values(values)
+            .on_conflict_do_nothing(index_elements=["activity_id", "user_id"])
+            .returning(CheckIn))
+    return db.session.scalars(stmt).first()
+
+
+def _award_points(activity: Activity, user_id: int, now: datetime) -> None:
+    if activity.points <= 0:
+        return
+    from app.core.db import insert_ignore
+
+    insert_ignore(PointsEntry, {"user_id": user_id, "org_id": activity.org_id, "activity_id": activity.id,
+                                "reason": "checkin", "delta": activity.points, "created_at": now},
+                  ["user_id", "reason", "activity_id"])
+
+
+def _enforce_capacity(activity: Activity) -> None:
+    """Called after our insert: on PostgreSQL the activity row lock serialises the count of
+    racing check-ins; on SQLite our insert already holds the database's write lock."""
+    if not activity.capacity:
+        return
+    if is_postgres():
+        db.session.execute(select(Activity.id).where(Activity.id == activity.id).with_for_update())
+    count = db.session.scalar(select(func.count()).select_from(CheckIn).where(CheckIn.activity_id == activity.id))
+    if count > activity.capacity:
+        raise APIError(code="CHECKIN_FULL", details={"capacity": activity.capacity})
+
+
+def record_checkin(activity: Activity, user_id: int, now: datetime, *, method: str, verdict: LocationVerdict,
+                   place: Place | None = None, slot: int | None = None, recorded_by_id: int | None = None,
+                   manual_reason: str | None = None) -> tuple[CheckIn, bool]:
+    """Write the one check-in of (activity, user); returns (check-in, created). The write
+    transaction starts here and is kept short: everything before it only reads."""
+    row = _insert_checkin({
+        "activity_id": activity.id, "user_id": user_id, "checked_in_at": now, "method": method,
+        "status": status_at(activity, now), "slot": slot,
+        "lat": place.lat if place else None, "lng": place.lng if place else None,
+        "accuracy_m": place.accuracy_m if place else None, "distance_m": verdict.distance_m,
+        "location_verdict": verdict.verdict, "flagged": verdict.flagged,
+        "recorded_by_id": recorded_by_id, "manual_reason": manual_reason,
+    })
+    if row is None:
+        return find_checkin(activity.id, user_id), False
+    _enforce_capacity(activity)
+    _award_points(activity, user_id, now)
+    return row, True
+
+
+def record_refusal(activity_id: int, user_id: int, code: str, now: datetime, place: Place | None,
+                   distance_m: float | None = None) -> None:
+    """Refused scans are kept for the organiser in a transaction of their own, since the
+    request's own transaction rolls back with the refusal."""
+    values = {"activity_id": activity_id, "user_id": user_id, "at": now, "code": code,
+              "lat": place.lat if place else None, "lng": place.lng if place else None,
+              "accuracy_m": place.accuracy_m if place else None, "distance_m": distance_m}
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(insert(CheckInRefusal).values(values))
+    except Exception:  # the log of refusals must never turn a 4xx into a 500
+        current_app.logger.warning("could not record check-in refusal %s", code)
+
+
+def scan(user, activity: Activity, payload: str, place: Place, now: datetime | None = None) -> tuple[CheckIn, bool]:
+    """A member scans the organiser's code. Returns (check-in, created); a repeat returns the
+    first check-in unchanged. Every refusal raises its own code and is recorded."""
+    now = now or utcnow()
+    activity_id, user_id = activity.id, user.id
+    scanned = parse_payload(payload)
+    try:
+        if scanned is None:
+            raise APIError(code="CHECKIN_CODE_FORGED")
+        if scanned.activity_id != activity.id:
+            raise APIError(code="CHECKIN_CODE_OTHER_ACTIVITY")
+        # A retry of a check-in that already happened answers the same, even once the code or
+        # the window has moved on.
+        existing = find_checkin(activity.id, user.id)
+        if existing is not None:
+            return existing, False
+        check_window(activity, now)
+        check_slot(scanned, now)
+        from app.activities.queries import is_eligible
+
+        if not is_eligible(user.id, activity):
+            raise APIError(code="CHECKIN_NOT_ELIGIBLE")
+        verdict = judge_location(activity, place)
+        return record_checkin(activity, user.id, now, method="rotating_qr", verdict=verdict, place=place,
+                              slot=scanned.slot)
+    except APIError as refusal:
+        if refusal.code.startswith(("CHECKIN_", "ACTIVITY_")):
+            # Release our write lock first (SQLite) — the refusal is written on another connection.
+            db.session.rollback()
+            distance = refusal.details.get("distance_m") if refusal.details else None
+            record_refusal(activity_id, user_id, refusal.code, now, place, distance)
+        raise
+
+
+def purge_raw_coordinates(now: datetime | None = None, commit: bool = True) -> int:
+    """Drop raw coordinates older than 30 days (distance and verdict stay); a nightly job.
+    Returns rows changed."""
+    cutoff = (now or utcnow()) - RAW_COORDINATE_RETENTION
+    changed = 0
+    for model, column in ((CheckIn, CheckIn.checked_in_at), (CheckInRefusal, CheckInRefusal.at)):
+        result = db.session.execute(
+            update(model).where(column < cutoff)
+            .where((model.lat.is_not(None)) | (model.lng.is_not(None)) | (model.accuracy_m.is_not(None)))
+            .values(lat=None, lng=None, accuracy_m=None))
+        changed += result.rowcount or 0
+    if commit:
+        db.session.commit()
+    return changed
