@@ -50,3 +50,31 @@ def test_signer_names_are_masked_to_the_first_character():
     assert mask_name("张三丰") == "张*"
     assert mask_name("李") == "李*"
     assert mask_name("  ") == ""
+
+
+def test_public_badge_follows_approval_revocation_and_expiry(world, clock):
+    """Through the public badge endpoint (another feature's cache in front): each change shows at once."""
+    def pledge_item():
+        response = world.client.get(f"/api/v1/public/stalls/{world.stall.token}")
+        assert response.status_code == 200, response.get_json()
+        return next(item for item in response.get_json()["items"] if item["key"] == "pledge")
+
+    clock.set(at("2026-03-01 09:00"))
+    assert pledge_item()["ok"] is False
+    pledge = world.sign().get_json()
+    world.review(pledge["id"], "approve")
+    shown = pledge_item()
+    assert shown["ok"] is True and shown["detail"]["signer"] == "李*"
+    assert "李小兰" not in str(shown)
+
+    clock.set(at("2027-03-01 23:59"))
+    assert pledge_item()["ok"] is True
+    clock.set(at("2027-03-02 00:00"))
+    assert pledge_item()["ok"] is False
+
+    clock.set(at("2027-03-02 09:00"))
+    renewed = world.sign().get_json()
+    world.review(renewed["id"], "approve")
+    assert pledge_item()["ok"] is True
+    world.revoke(renewed["id"])
+    assert pledge_item()["ok"] is False
