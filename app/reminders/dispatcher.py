@@ -131,13 +131,21 @@ def claim_batch(now: datetime, limit: int = CLAIM_BATCH) -> tuple[str, list[Clai
            .where(Notification.status == "pending", Notification.next_attempt_at <= now)
            .order_by(Notification.next_attempt_at, Notification.id).limit(limit))
     if is_postgres():
-        due = due.with_for_update(skip_locked=True)
-    db.session.execute(
-        update(Notification)
-        # status is re-checked on the row itself, so a row another claimer took is not retaken.
-        .where(Notification.id.in_(due.scalar_subquery()), Notification.status == "pending")
-        .values(status="sending", claim_token=token, claimed_at=now, send_started_at=None)
-        .execution_options(synchronize_session=False))
+        # Lock the chosen rows first, then update exactly those: inside `UPDATE … WHERE id IN
+        # (… LIMIT n FOR UPDATE SKIP LOCKED)` PostgreSQL may rescan the subquery and take more.
+        ids = list(db.session.scalars(due.with_for_update(skip_locked=True)))
+        chosen = Notification.id.in_(ids)
+    else:
+        # SQLite has one writer at a time: one UPDATE statement claims atomically.
+        ids = None
+        chosen = Notification.id.in_(due.scalar_subquery())
+    if ids != []:
+        db.session.execute(
+            update(Notification)
+            # status is re-checked on the row itself, so a row another claimer took is not retaken.
+            .where(chosen, Notification.status == "pending")
+            .values(status="sending", claim_token=token, claimed_at=now, send_started_at=None)
+            .execution_options(synchronize_session=False))
     rows = db.session.execute(
         select(Notification.id, Notification.user_id, User.openid, Notification.template_key,
                Notification.page, Notification.wx_data, Notification.attempts)

@@ -224,3 +224,18 @@ def test_crash_after_send_before_mark_is_never_sent_again(db, wechat_sim, clock,
     assert sorted(messages_by_nid(wechat_sim.sim_state).values()) == [1, 1]
     dispatch(clock.now() + timedelta(days=1))
     assert len(wechat_sim.sim_state.delivered()) == 2
+
+
+def test_a_claim_takes_at_most_its_batch(db, clock, make_user, remind):
+    from app.reminders.dispatcher import claim_batch
+
+    clock.set(at("2026-03-01 09:00"))
+    user = make_user("batch")
+    for i in range(7):
+        remind(user, subject=f"credential:{i}")
+    first = claim_batch(clock.now(), 3)[1]
+    second = claim_batch(clock.now(), 3)[1]
+    third = claim_batch(clock.now(), 3)[1]
+    assert [len(first), len(second), len(third)] == [3, 3, 1]
+    assert len({r.id for r in first + second + third}) == 7
+    assert claim_batch(clock.now(), 3)[1] == []
