@@ -198,7 +198,7 @@ def get_pledge(pledge_id):
 @blp.doc(security=BEARER)
 @requires("market_manager", "regulator")
 def review_pledge(data, pledge_id):
-    """批准（按模板期限生效）或驳回（须填写原因）；记入审计日志"""
+    """本市场管理方或辖区监管人员批准（按模板期限生效）或驳回（须填写原因）；记入审计日志"""
     return services.review_pledge(current_user(), pledge_id, data["decision"], data.get("reason"))
 
 
