@@ -303,9 +303,8 @@ def checkin_code_png(activity_id):
 @requires()
 def check_in(data, activity_id):
     """扫码签到（校验签到码、时段、范围与参加资格；重复提交返回第一次的记录）"""
-    activity = services.get_activity(activity_id)
     place = checkin_service.Place(data["lat"], data["lng"], data["accuracy"])
-    record, created = checkin_service.scan(current_user(), activity, data["payload"], place, utcnow())
+    record, created = checkin_service.scan(current_user(), activity_id, data["payload"], place, utcnow())
     return record, 201 if created else 200
 
 

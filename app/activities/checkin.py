@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 
 from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
@@ -246,11 +246,26 @@ def record_refusal(activity_id: int, user_id: int, code: str, now: datetime, pla
         current_app.logger.warning("could not record check-in refusal %s", code)
 
 
-def scan(user, activity: Activity, payload: str, place: Place, now: datetime | None = None) -> tuple[CheckIn, bool]:
+def load_for_scan(activity_id: int, user_id: int) -> tuple[Activity, CheckIn | None, bool]:
+    """The activity, this user's check-in if any, and whether the user is in the activity's
+    audience — one round trip, since a check-in burst is mostly this read."""
+    from app.activities.queries import eligibility_clause
+
+    row = db.session.execute(
+        select(Activity, CheckIn, eligibility_clause(user_id).label("eligible"))
+        .outerjoin(CheckIn, and_(CheckIn.activity_id == Activity.id, CheckIn.user_id == user_id))
+        .where(Activity.id == activity_id)).first()
+    if row is None:
+        raise APIError(code="ACTIVITY_NOT_FOUND")
+    return row[0], row[1], bool(row[2])
+
+
+def scan(user, activity_id: int, payload: str, place: Place, now: datetime | None = None) -> tuple[CheckIn, bool]:
     """A member scans the organiser's code. Returns (check-in, created); a repeat returns the
     first check-in unchanged. Every refusal raises its own code and is recorded."""
     now = now or utcnow()
-    activity_id, user_id = activity.id, user.id
+    user_id = user.id
+    activity, existing, eligible = load_for_scan(activity_id, user_id)
     scanned = parse_payload(payload)
     try:
         if scanned is None:
@@ -259,17 +274,14 @@ def scan(user, activity: Activity, payload: str, place: Place, now: datetime | N
             raise APIError(code="CHECKIN_CODE_OTHER_ACTIVITY")
         # A retry of a check-in that already happened answers the same, even once the code or
         # the window has moved on.
-        existing = find_checkin(activity.id, user.id)
         if existing is not None:
             return existing, False
         check_window(activity, now)
         check_slot(scanned, now)
-        from app.activities.queries import is_eligible
-
-        if not is_eligible(user.id, activity):
+        if not eligible:
             raise APIError(code="CHECKIN_NOT_ELIGIBLE")
         verdict = judge_location(activity, place)
-        return record_checkin(activity, user.id, now, method="rotating_qr", verdict=verdict, place=place,
+        return record_checkin(activity, user_id, now, method="rotating_qr", verdict=verdict, place=place,
                               slot=scanned.slot)
     except APIError as refusal:
         if refusal.code.startswith(("CHECKIN_", "ACTIVITY_")):

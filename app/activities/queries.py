@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from app.activities.checkin import haversine_m
 from app.activities.models import Activity, CareStation, CheckIn, CheckInRefusal, LeaveRequest, PointsEntry, Registration
@@ -31,6 +31,15 @@ def is_eligible(user_id: int, activity: Activity) -> bool:
                                               StationRider.user_id == user_id)
         member = member.union_all(rider)
     return db.session.execute(member.limit(1)).first() is not None
+
+
+def eligibility_clause(user_id: int):
+    """The same rule as is_eligible, as a SQL expression over Activity (for one-query loads)."""
+    member = select(Membership.id).where(Membership.org_id == Activity.org_id, Membership.user_id == user_id,
+                                         Membership.status == "verified").correlate(Activity).exists()
+    rider = select(StationRider.id).where(StationRider.org_id == Activity.org_id,
+                                          StationRider.user_id == user_id).correlate(Activity).exists()
+    return or_(member, and_(Activity.audience == "station_riders", rider))
 
 
 def audience_user_ids(activity: Activity) -> set[int]:
