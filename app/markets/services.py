@@ -153,7 +153,7 @@ def stall_by_token(token: str, for_update: bool = False) -> Stall:
     """The live stall of a sticker token: 410 STALL_TOKEN_VOID for a reissued one, else 404."""
     stmt = select(Stall).where(Stall.token == token)
     if for_update:
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=Stall)
     stall = db.session.scalar(stmt)
     if stall is not None:
         return stall

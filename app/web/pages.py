@@ -15,7 +15,9 @@ VOID_PAGE_MAX_AGE = 300
 def _render_page(badge: dict) -> bytes:
     from app.credentials.badge import public_json
 
-    return render_template("badge.html", badge=public_json(badge)).encode()
+    # Photo links relative to this page's host, so the page works under any host name.
+    base = len(current_app.config["PUBLIC_BASE_URL"])
+    return render_template("badge.html", badge=public_json(badge), base=base).encode()
 
 
 def _html(body: bytes | str, status: int, max_age: int):

@@ -4,9 +4,12 @@ from tests.markets.factories import Shop
 
 
 @pytest.fixture(autouse=True)
-def _fresh_badge_cache():
+def _fresh_badge_cache(app):
     from app.markets.badge_cache import local_cache
 
+    # tests/conftest.py cleans kv outside the app context, which misses this app's store once
+    # another test has created a second app: clear ours here (rate-limit counters, tokens).
+    app.extensions["kv"].local.clear()
     local_cache.clear()
     yield
     local_cache.clear()
