@@ -1,6 +1,6 @@
 from flask import Response, url_for
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate, validates_schema, ValidationError
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.activities import checkin as checkin_service
 from app.activities import queries, services

@@ -7,7 +7,7 @@ baseline under the same gunicorn command and the same wrk load, in the same run.
 Bars (QUALITY.md P4): req/s >= 0.30 x baseline, zero 5xx, exactly 500 check-in rows, every
 retry of a rider answered with the same check-in.
 
-    .venv/bin/python scripts/bench/bench_checkin.py [--database-url postgresql+psycopg://…/xgz_bench]
+    .venv/bin/python -m scripts.bench.bench_checkin [--database-url postgresql+psycopg://…/xgz_bench]
 
 The database named in --database-url (default: xgz_bench on the local server) is created if
 missing and its tables are dropped and re-created: never point it at real data.
@@ -19,16 +19,16 @@ import argparse
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+if __package__ in (None, ""):  # run as a file: make the project importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from scripts.bench.harness import Bench, WrkResult, baseline, gunicorn, wrk  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "bench_checkin.lua"
 RIDERS = 500
@@ -36,21 +36,6 @@ BAR_RATIO = 0.30
 DEFAULT_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/xgz_bench"
 SECRET = "bench-checkin-secret-key-not-for-production"
 PLACE = (23.4775, 111.3040)  # the activity's place; riders stand about 50 m away
-
-BARE_APP = '''
-from flask import Flask, jsonify
-app = Flask(__name__)
-
-@app.get("/")
-def ok():
-    return jsonify(ok=True)
-'''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_database(url: str) -> None:
@@ -129,63 +114,9 @@ def count_rows(activity_id: int) -> tuple[int, int]:
         return checkins, points
 
 
-class Gunicorn:
-    """gunicorn, sync worker, 2 workers, bound to 127.0.0.1 — the same command for both apps."""
-
-    def __init__(self, app_path: str, chdir: Path, env: dict | None = None) -> None:
-        self.port = free_port()
-        command = [str(ROOT / ".venv/bin/gunicorn"), "-k", "sync", "-w", "2", "-b", f"127.0.0.1:{self.port}",
-                   "--chdir", str(chdir), "--log-level", "warning", app_path]
-        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-
-    def __enter__(self) -> "Gunicorn":
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                for _ in range(20):  # each worker answers once at least
-                    urllib.request.urlopen(f"http://127.0.0.1:{self.port}{self.probe}", timeout=2).read()
-                return self
-            except Exception:
-                if self.process.poll() is not None:
-                    raise SystemExit(self.process.stderr.read().decode()[-2000:])
-                time.sleep(0.2)
-        raise SystemExit("gunicorn did not start")
-
-    probe = "/"
-
-    def __exit__(self, *exc) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-
-def wrk(url: str, seconds: int, lua: Path | None = None, env: dict | None = None) -> dict:
-    command = ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency"]
-    if lua:
-        command += ["-s", str(lua)]
-    result = subprocess.run(command + [url], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                            timeout=seconds + 60)
-    out = result.stdout
-    if result.returncode != 0:
-        raise SystemExit(f"wrk failed: {result.stderr or out}")
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = _latency_ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    parsed = {"rps": rps, "p99_ms": p99, "non2xx": int(non2xx.group(1)) if non2xx else 0,
-              "socket_errors": errors.group(0) if errors else None}
-    marker = re.search(r"BENCH_RESULT (\{.*\})", out)
-    if marker:
-        parsed["lua"] = json.loads(marker.group(1))
-    return parsed
-
-
-def _latency_ms(text: str) -> float:
-    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+def lua_result(result: WrkResult) -> dict:
+    marker = re.search(r"BENCH_RESULT (\{.*\})", result.raw)
+    return json.loads(marker.group(1)) if marker else {}
 
 
 def main() -> int:
@@ -197,64 +128,49 @@ def main() -> int:
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("P4 runs on PostgreSQL: pass --database-url postgresql+psycopg://…")
-    sys.path.insert(0, str(ROOT))
     ensure_database(args.database_url)
     workdir = Path(tempfile.mkdtemp(prefix="xgz-bench-checkin-"))
-    (workdir / "bare.py").write_text(BARE_APP)
     setup = prepare(args.database_url, workdir)
-
-    with Gunicorn("bare:app", workdir) as bare:
-        baseline = wrk(f"http://127.0.0.1:{bare.port}/", args.seconds)
+    base = baseline(args.seconds)
 
     app_env = {"DATABASE_URL": args.database_url, "SECRET_KEY": SECRET, "INSTANCE_DIR": str(workdir),
                "LOG_LEVEL": "WARNING"}
-    server = Gunicorn("wsgi:app", ROOT, app_env)
-    server.probe = "/healthz"
-    with server:
-        payload = current_payload(setup["activity_id"])
-        lua_env = {"BENCH_RIDERS_FILE": str(setup["riders_file"]), "BENCH_PAYLOAD": payload,
-                   "BENCH_LAT": str(PLACE[0] + 0.00045), "BENCH_LNG": str(PLACE[1]), "BENCH_THREADS": "2"}
-        burst = wrk(f"http://127.0.0.1:{server.port}/api/v1/activities/{setup['activity_id']}/checkins",
-                    args.seconds, LUA, lua_env)
-        # For reading the result, not bars: what one query, and an authenticated read, cost here.
-        references = {}
+    references: dict[str, WrkResult] = {}
+    with gunicorn("wsgi:app", env=app_env, ready_path="/healthz") as url:
+        os.environ.update({"BENCH_RIDERS_FILE": str(setup["riders_file"]),
+                           "BENCH_PAYLOAD": current_payload(setup["activity_id"]),
+                           "BENCH_LAT": str(PLACE[0] + 0.00045), "BENCH_LNG": str(PLACE[1]), "BENCH_THREADS": "2"})
+        # No warm-up: the 500 first check-ins belong to the measured run.
+        burst = wrk(f"{url}/api/v1/activities/{setup['activity_id']}/checkins", seconds=args.seconds,
+                    script=str(LUA), warmup=0)
         if not args.no_references:
-            token_lua = workdir / "token.lua"
+            # For reading the result, not bars: one query, and an authenticated read, on this machine.
             token = setup["riders_file"].read_text().split("\n", 1)[0].split(" ", 1)[1]
+            token_lua = workdir / "token.lua"
             token_lua.write_text(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
-            references["GET /readyz (1 query)"] = wrk(f"http://127.0.0.1:{server.port}/readyz", args.seconds)
-            references["GET /api/v1/me/points (auth)"] = wrk(
-                f"http://127.0.0.1:{server.port}/api/v1/me/points", args.seconds, token_lua)
+            references["GET /readyz (1 query, no auth)"] = wrk(f"{url}/readyz", seconds=args.seconds)
+            references["GET /api/v1/me/points (auth + 3 queries)"] = wrk(
+                f"{url}/api/v1/me/points", seconds=args.seconds, script=str(token_lua))
     checkins, points = count_rows(setup["activity_id"])
 
-    lua = burst.get("lua", {})
+    lua = lua_result(burst)
     statuses = {int(k): v for k, v in lua.get("statuses", {}).items()}
     five_xx = sum(v for k, v in statuses.items() if k >= 500)
-    ratio = burst["rps"] / baseline["rps"] if baseline["rps"] else 0.0
-    checks = [
-        ("req/s vs baseline", f"{ratio:.2f}×", f"≥ {BAR_RATIO:.2f}×", ratio >= BAR_RATIO),
-        ("5xx answers", str(five_xx), "0", five_xx == 0),
-        ("non-2xx answers", str(burst["non2xx"]), "0", burst["non2xx"] == 0),
-        ("check-in rows", str(checkins), str(RIDERS), checkins == RIDERS),
-        ("points entries", str(points), str(RIDERS), points == RIDERS),
-        ("riders answered", str(lua.get("riders_answered")), str(RIDERS), lua.get("riders_answered") == RIDERS),
-        ("retries answered differently", str(lua.get("mismatches")), "0", lua.get("mismatches") == 0),
-        ("unparsable bodies", str(lua.get("unparsed")), "0", lua.get("unparsed") == 0),
-    ]
-    print()
-    print(f"P4 check-in burst — gunicorn sync ×2, wrk -t2 -c32 -d{args.seconds}s, PostgreSQL")
-    print(f"{'run':<40}{'req/s':>10}{'p99 ms':>10}")
-    print(f"{'bare Flask baseline':<40}{baseline['rps']:>10.0f}{baseline['p99_ms']:>10.2f}")
-    print(f"{'POST …/checkins':<40}{burst['rps']:>10.0f}{burst['p99_ms']:>10.2f}")
+    bench = Bench(f"P4 check-in burst: {RIDERS} riders, one activity, PostgreSQL")
+    bench.ratio("P4", "POST /activities/{id}/checkins", burst, base, min_rps_ratio=BAR_RATIO)
     for name, ref in references.items():
-        print(f"{'(ref) ' + name:<40}{ref['rps']:>10.0f}{ref['p99_ms']:>10.2f}")
-    print(f"requests {lua.get('requests')} (first check-ins {statuses.get(201, 0)} incl. idempotent replays, "
-          f"repeats {statuses.get(200, 0)}); statuses {dict(sorted(statuses.items()))}")
-    print()
-    print(f"{'check':<32}{'value':>10}{'bar':>10}  ok")
-    for name, value, bar, ok in checks:
-        print(f"{name:<32}{value:>10}{bar:>10}  {'✓' if ok else '✗'}")
-    return 0 if all(ok for *_, ok in checks) else 1
+        bench.add("(ref)", name, f"{ref.rps:,.0f} req/s = {ref.rps / base.rps:.2f}× base; p99 {ref.p99_ms:.1f} ms",
+                  "—", True)
+    bench.add("P4", "5xx answers", str(five_xx), "0", five_xx == 0 and burst.non_2xx == 0)
+    bench.add("P4", "check-in rows / points entries", f"{checkins} / {points}", f"{RIDERS} / {RIDERS}",
+              checkins == RIDERS and points == RIDERS)
+    bench.add("P4", "riders answered", str(lua.get("riders_answered")), str(RIDERS),
+              lua.get("riders_answered") == RIDERS)
+    bench.add("P4", "retries answered with another check-in", str(lua.get("mismatches")), "0",
+              lua.get("mismatches") == 0 and lua.get("unparsed") == 0)
+    print(f"requests {burst.requests}: 201 (first, or its idempotent replay) {statuses.get(201, 0)}, "
+          f"200 (repeat) {statuses.get(200, 0)}; all statuses {dict(sorted(statuses.items()))}")
+    return bench.report(base)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,5 @@
 """Scheduling, listing, registration, leave, cancellation and attendance of activities."""
 import io
-from datetime import timedelta
 
 import pytest
 

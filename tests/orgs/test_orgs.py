@@ -1,7 +1,7 @@
 """Party organisations: who may create them, membership claims and their review (audited),
 riders joining a station, and the 共产党员经营户 read hook."""
 from app.core.audit import AuditEntry
-from app.orgs.models import Membership, PartyOrg
+from app.orgs.models import Membership
 from tests.conftest import error_code
 from tests.orgs.factories import add_member
 
