@@ -266,6 +266,8 @@ def scan(user, activity_id: int, payload: str, place: Place, now: datetime | Non
     now = now or utcnow()
     user_id = user.id
     activity, existing, eligible = load_for_scan(activity_id, user_id)
+    if not activity.has_geofence:
+        place = Place(None, None, None)  # no fence to check: keep no location at all
     scanned = parse_payload(payload)
     try:
         if scanned is None:

@@ -261,3 +261,12 @@ def test_purge_raw_coordinates_keeps_distance_and_verdict(client, auth, db, make
     assert (checkin.lat, checkin.lng, checkin.accuracy_m) == (None, None, None)
     assert checkin.distance_m == pytest.approx(111.2, abs=1) and checkin.location_verdict == "inside"
     assert (refusal.lat, refusal.lng) == (None, None) and refusal.distance_m == 1112
+
+
+def test_no_geofence_keeps_no_location(client, db, setup, clock):
+    _, activity, user = setup
+    response = scan(client, activity.id, user, code_for(activity.id, clock.now()), lat=23.4, lng=111.2, accuracy=5)
+    assert response.status_code == 201 and response.get_json()["location_verdict"] == "no_geofence"
+    row = db.session.query(CheckIn).one()
+    assert (row.lat, row.lng, row.accuracy_m, row.distance_m) == (None, None, None, None)
+    assert "23.4" not in response.get_data(as_text=True)
