@@ -60,6 +60,11 @@ class Config:
             "branch_duty": os.environ.get("WECHAT_TPL_BRANCH_DUTY", "sim-tpl-branch-duty"),
             "review_digest": os.environ.get("WECHAT_TPL_REVIEW_DIGEST", "sim-tpl-review-digest"),
         }
+        # Reminder schedule, in Asia/Shanghai.
+        self.REMINDERS_DAILY_AT = os.environ.get("REMINDERS_DAILY_AT", "09:00")
+        self.REMINDERS_DIGEST_AT = os.environ.get("REMINDERS_DIGEST_AT", "08:30")
+        self.REMINDERS_PURGE_AT = os.environ.get("REMINDERS_PURGE_AT", "03:30")
+        self.REMINDERS_THEME_DAY_DEADLINE = _int("REMINDERS_THEME_DAY_DEADLINE", 5)
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
         self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)

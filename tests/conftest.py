@@ -118,7 +118,7 @@ def app(_app, wechat_sim):
         yield _app
         db.session.rollback()
         _clean_database(db)
-    _clean_kv(kv)
+        _clean_kv(kv)  # inside the context: kv resolves to this app's store
     clock.set(None)
 
 

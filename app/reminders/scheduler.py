@@ -26,9 +26,6 @@ from app.reminders.leader import LeaderLock, make_leader_lock
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMES = {"REMINDERS_DAILY_AT": "09:00", "REMINDERS_DIGEST_AT": "08:30", "REMINDERS_PURGE_AT": "03:30"}
-
-
 @dataclass(frozen=True)
 class ScheduledJob:
     name: str
@@ -38,11 +35,9 @@ class ScheduledJob:
 
 
 def _at(app, key: str, offset_minutes: int = 0) -> tuple[int, int]:
-    """'HH:MM' from the app config (or the environment), shifted by a few minutes so the
-    morning sweeps don't start in the same second."""
-    import os
-
-    raw = app.config.get(key) or os.environ.get(key) or DEFAULT_TIMES[key]
+    """'HH:MM' from the app config (config.py reads it from the environment), shifted by a few
+    minutes so the morning sweeps don't start in the same second."""
+    raw = app.config[key]
     hour, minute = (int(part) for part in raw.split(":", 1))
     moment = datetime(2000, 1, 1, hour, minute) + timedelta(minutes=offset_minutes)
     return moment.hour, moment.minute
