@@ -174,10 +174,12 @@ def pledge_renewal(now: datetime | None = None) -> dict:
                 user_id=owner_id, kind="pledge_renewal", subject=f"pledge:{pledge_id}",
                 period=f"{last_day.isoformat()}:d30", template_key="pledge_renewal",
                 title="诚信经营承诺即将到期",
-                body=f"{merchant_name}的诚信经营承诺有效期至 {wx_date(last_day)}。请在到期前重新签署，"
-                     f"以免摊位的诚信承诺标识失效。",
+                # One pledge in force or under review at a time: a new one can be signed once
+                # this one lapses, so the message says when, not "before".
+                body=f"{merchant_name}的诚信经营承诺有效期至 {wx_date(last_day)}，到期后摊位的诚信承诺标识"
+                     f"将熄灭。届时请在小程序中重新签署，市场审核通过后标识恢复。",
                 page=f"pages/pledges/detail?id={pledge_id}",
-                wx_data={"thing1": "诚信经营承诺", "time2": wx_date(last_day), "thing3": "请在到期前重新签署"})
+                wx_data={"thing1": "诚信经营承诺", "time2": wx_date(last_day), "thing3": "到期后请重新签署"})
 
     added = enqueue_committing(reminders(), now)
     return {"due": len(due), "added": added}
