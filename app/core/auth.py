@@ -11,6 +11,8 @@ from typing import Callable, Iterable
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
 from app.extensions import db
@@ -38,7 +40,9 @@ def user_from_token(token: str):
         raise APIError(code="TOKEN_INVALID")
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         raise APIError(code="TOKEN_INVALID")
-    user = db.session.get(User, data["uid"])
+    # One round trip for the user and their grants: this runs on every authenticated request.
+    user = db.session.scalars(select(User).options(joinedload(User.grants))
+                              .where(User.id == data["uid"])).unique().first()
     if user is None or user.token_version != data.get("ver"):
         raise APIError(code="TOKEN_INVALID")
     return user
