@@ -132,8 +132,9 @@ def public_badge(token):
         body, max_age = badge_cache.badge_json(token)
     except badge_cache.StallGone:
         raise _stall_gone(token)
-    response = current_app.response_class(body, mimetype="application/json")
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response = current_app.response_class(body)
+    for name, value in badge_cache.response_headers("json", max_age):
+        response.headers[name] = value
     return response
 
 

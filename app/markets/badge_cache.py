@@ -18,10 +18,10 @@ import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select, text, update
 
 from app.core.time import utcnow
@@ -60,50 +60,85 @@ class StallGone(Exception):
     """The token is not a live stall's (the caller decides between 404 and 410)."""
 
 
+_STALL_SQL = (
+    "SELECT s.id, s.number, s.merchant_id, s.badge_version, s.trading_rules, mk.name, m.name, m.kind, "
+    "m.operator_name, m.owner_id FROM stalls s JOIN markets mk ON mk.id = s.market_id "
+    "LEFT JOIN merchants m ON m.id = s.merchant_id WHERE s.token = ?")
+_CREDENTIALS_SQL = (
+    "SELECT kind, number, issuer, status, valid_from, valid_until, long_term, photo_key FROM credentials "
+    "WHERE merchant_id = ? ORDER BY id DESC LIMIT 100")
+_UPHELD_SQL = "SELECT reviewed_at FROM stall_feedback WHERE stall_id = ? AND status = 'upheld' AND reviewed_at > ?"
+
+
+def _as_date(value):
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+
+
+def _as_datetime(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _as_json(value):
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def _query(sql: str, params: tuple) -> list[tuple]:
+    """Plain SQL on the thread's probe connection (the miss path runs three small indexed
+    queries; building ORM statements cost more than running them). Falls back to the session."""
+    engine = db.engine
+    try:
+        probe = getattr(_probe, "probe", None)
+        if probe is None or probe.engine is not engine:
+            probe = _probe.probe = _VersionProbe(engine)
+        return probe.fetch(sql, params)
+    except Exception:
+        probe = getattr(_probe, "probe", None)
+        if probe is not None:
+            probe.close()
+        _probe.probe = None
+        names = {f"p{i}": value for i, value in enumerate(params)}
+        counter = iter(range(len(params)))
+        bound = "".join(part + (f":p{next(counter)}" if i < len(params) else "")
+                        for i, part in enumerate(sql.split("?")))
+        return [tuple(row) for row in db.session.execute(text(bound), names)]
+
+
+def _sql_time(engine, value: datetime):
+    # SQLAlchemy stores SQLite DateTime as text in this exact form; PostgreSQL takes the object.
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if engine.dialect.name == "sqlite" else value
+
+
 def load_records(token: str, now: datetime):
-    """(BadgeRecords, version) of the live stall with `token`, in three indexed Core queries
-    plus the pledge and party hooks."""
+    """(BadgeRecords, version) of the live stall with `token`: three indexed queries plus the
+    pledge and party hooks."""
     from app.credentials.badge import UPHELD_WINDOW, BadgeRecords, CredentialRecord
-    from app.credentials.models import CREDENTIAL_KINDS, Credential
-    from app.markets.models import Feedback, Market, Merchant
+    from app.credentials.models import CREDENTIAL_KINDS
     from app.orgs.queries import party_member_operator
     from app.pledges.queries import pledge_badge_entry
 
-    row = db.session.execute(
-        select(Stall.id, Stall.number, Stall.merchant_id, Stall.badge_version, Stall.trading_rules,
-               Market.name, Merchant.name, Merchant.kind, Merchant.operator_name, Merchant.owner_id)
-        .join(Market, Market.id == Stall.market_id)
-        .outerjoin(Merchant, Merchant.id == Stall.merchant_id)
-        .where(Stall.token == token)).first()
-    if row is None:
+    rows = _query(_STALL_SQL, (token,))
+    if not rows:
         raise StallGone(token)
     (stall_id, number, merchant_id, version, rules, market_name, merchant_name, merchant_kind,
-     operator_name, owner_id) = row
+     operator_name, owner_id) = rows[0]
     credentials, pledge, party = (), None, None
     if merchant_id is not None:
-        base = current_app.config["PUBLIC_BASE_URL"]
+        photos = f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/public/stalls/{token}/photos/"
         credentials = tuple(
             CredentialRecord(kind=kind, label=CREDENTIAL_KINDS.get(kind, kind), number=cred_number,
-                             issuer=issuer, status=status, valid_from=valid_from,
-                             valid_until=valid_until, long_term=long_term,
-                             photo_url=f"{base}/api/v1/public/stalls/{token}/photos/{photo_key}.jpg"
-                             if status == "verified" else None)
+                             issuer=issuer, status=status, valid_from=_as_date(valid_from),
+                             valid_until=_as_date(valid_until), long_term=bool(long_term),
+                             photo_url=f"{photos}{photo_key}.jpg" if status == "verified" else None)
             for kind, cred_number, issuer, status, valid_from, valid_until, long_term, photo_key
-            in db.session.execute(
-                select(Credential.kind, Credential.number, Credential.issuer, Credential.status,
-                       Credential.valid_from, Credential.valid_until, Credential.long_term,
-                       Credential.photo_key)
-                .where(Credential.merchant_id == merchant_id)
-                .order_by(Credential.id.desc()).limit(100)))
+            in _query(_CREDENTIALS_SQL, (merchant_id,)))
         pledge = pledge_badge_entry(merchant_id, now)
         party = party_member_operator(owner_id)
-    upheld = tuple(db.session.scalars(
-        select(Feedback.reviewed_at).where(Feedback.stall_id == stall_id, Feedback.status == "upheld",
-                                           Feedback.reviewed_at > now - UPHELD_WINDOW)))
+    since = _sql_time(db.engine, now - UPHELD_WINDOW)
+    upheld = tuple(_as_datetime(row[0]) for row in _query(_UPHELD_SQL, (stall_id, since)))
     records = BadgeRecords(token=token, stall_number=number, market_name=market_name,
                            merchant_name=merchant_name, merchant_kind=merchant_kind,
                            operator_name=operator_name, credentials=credentials, pledge=pledge,
-                           party=party, upheld_complaints_at=upheld, trading_rules=rules)
+                           party=party, upheld_complaints_at=upheld, trading_rules=_as_json(rules))
     return records, version
 
 
@@ -155,11 +190,69 @@ class LocalCache:
 local_cache = LocalCache()
 
 _VERSION_SQL = text("SELECT badge_version FROM stalls WHERE token = :token")
+_probe = threading.local()
+
+
+class _VersionProbe:
+    """A DBAPI connection kept per worker thread, in autocommit, that only runs the version
+    lookup: the warm read then costs one indexed SELECT instead of an ORM session checkout,
+    transaction and commit (measured: most of a warm request's time, see scripts/bench).
+    Any failure drops it and the caller falls back to the session."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.fairy = engine.raw_connection()  # checked out for the thread's lifetime
+        driver = self.fairy.driver_connection
+        if engine.dialect.name == "postgresql":
+            driver.autocommit = True  # each lookup sees the latest commit, holds no snapshot
+        # pysqlite opens no transaction for a SELECT, so each lookup reads the latest commit.
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self.mark = mark
+        self.sql = f"SELECT badge_version FROM stalls WHERE token = {mark}"
+        self.driver = driver
+
+    def fetch(self, sql: str, params: tuple) -> list[tuple]:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(sql if self.mark == "?" else sql.replace("?", self.mark), params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def version(self, token: str) -> int | None:
+        cursor = self.driver.cursor()
+        try:
+            cursor.execute(self.sql, (token,))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        try:
+            self.fairy.invalidate()
+        except Exception:
+            pass
 
 
 def current_version(token: str) -> int | None:
-    """The stall's badge version: one primary-key-like lookup on the unique token index."""
-    return db.session.execute(_VERSION_SQL, {"token": token}).scalar()
+    """The stall's badge version: one lookup on the unique token index."""
+    return probe_version(db.engine, token)
+
+
+def probe_version(engine, token: str) -> int | None:
+    probe = getattr(_probe, "probe", None)
+    try:
+        if probe is None or probe.engine is not engine:
+            probe = _probe.probe = _VersionProbe(engine)
+        return probe.version(token)
+    except Exception:
+        if probe is not None:
+            probe.close()
+        _probe.probe = None
+        if not has_app_context():
+            raise
+        return db.session.execute(_VERSION_SQL, {"token": token}).scalar()
 
 
 def cache_enabled() -> bool:
@@ -241,3 +334,17 @@ def badge_dict(token: str) -> dict[str, Any]:
 
 def max_age(entry: Entry, now: datetime) -> int:
     return max(0, min(BROWSER_MAX_AGE, int((entry.expires_at - now).total_seconds())))
+
+
+# -- response headers, shared by the Flask views and the WSGI fast path -----------------------------
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'"
+
+
+def response_headers(kind: str, max_age_seconds: int) -> list[tuple[str, str]]:
+    headers = [("Cache-Control", f"public, max-age={max_age_seconds}")]
+    if kind == "html":
+        headers += [("Content-Type", "text/html; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
+                    ("Content-Security-Policy", PAGE_CSP)]
+    else:
+        headers.append(("Content-Type", "application/json"))
+    return headers

@@ -12,7 +12,7 @@ from app.web import bp
 VOID_PAGE_MAX_AGE = 300
 
 
-def _render_page(badge: dict) -> bytes:
+def render_page(badge: dict) -> bytes:
     from app.credentials.badge import public_json
 
     # Photo links relative to this page's host, so the page works under any host name.
@@ -21,13 +21,20 @@ def _render_page(badge: dict) -> bytes:
 
 
 def _html(body: bytes | str, status: int, max_age: int):
-    response = current_app.response_class(body, status=status, mimetype="text/html")
-    response.headers["Cache-Control"] = f"public, max-age={max_age}"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    # Inline CSS only, no scripts, images from this site only.
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'")
+    # Inline CSS only, no scripts, images from this site only (see badge_cache.PAGE_CSP).
+    response = current_app.response_class(body, status=status)
+    for name, value in badge_cache.response_headers("html", max_age):
+        response.headers[name] = value
     return response
+
+
+@bp.record_once
+def _install_fast_path(state) -> None:
+    """Warm badge reads (JSON and this page) are answered before Flask's request machinery;
+    see app/markets/badge_fastpath.py. Misses and everything else reach the views below."""
+    from app.markets.badge_fastpath import install
+
+    install(state.app)
 
 
 @bp.get("/s/<token>")
@@ -36,7 +43,7 @@ def stall_page(token: str):
     from app.markets.services import stall_by_token
 
     try:
-        entry, now = badge_cache.cached("html", token, _render_page)
+        entry, now = badge_cache.cached("html", token, render_page)
     except badge_cache.StallGone:
         try:
             stall_by_token(token)

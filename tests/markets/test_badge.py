@@ -174,3 +174,37 @@ def test_feedback_is_rate_limited_per_user(shop, client, auth, clock):
     assert error_code(limited) == "FEEDBACK_RATE_LIMITED"
     other = auth.login("consumer-2")
     assert client.post(url, json={"category": "其他", "text": "另一人"}, headers=other.headers).status_code == 201
+
+
+def test_fast_path_serves_the_same_bytes_and_headers_as_the_view(shop, client, clock, app, monkeypatch):
+    from app.markets import badge_fastpath
+
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30")
+    original = badge_fastpath.BadgeFastPath.__call__
+    served = []
+
+    def spy(self, environ, start_response):
+        result = original(self, environ, start_response)
+        served.append(isinstance(result, list))  # Flask answers with a response iterator
+        return result
+
+    monkeypatch.setattr(badge_fastpath.BadgeFastPath, "__call__", spy)
+    for path in (f"/api/v1/public/stalls/{token}", f"/s/{token}"):
+        served.clear()
+        view = client.get(path + "?via=flask")  # a query string always goes to the Flask view
+        miss = client.get(path, headers={"X-Request-ID": "req-12345678"})
+        hit = client.get(path)
+        assert served == [False, True, True]
+        for response in (miss, hit):
+            assert response.status_code == view.status_code == 200 and response.data == view.data
+            for name in ("Content-Type", "Cache-Control", "Content-Length", "Content-Security-Policy",
+                         "X-Content-Type-Options"):
+                assert response.headers.get(name) == view.headers.get(name), name
+        assert miss.headers["X-Request-ID"] == "req-12345678" and len(hit.headers["X-Request-ID"]) == 32
+    # Anything else passes through to Flask: another method, a void or unknown token.
+    served.clear()
+    assert client.post(f"/api/v1/public/stalls/{token}").status_code == 405
+    assert client.head(f"/api/v1/public/stalls/{token}").status_code == 200
+    assert client.get("/api/v1/public/stalls/Unknown12345").status_code == 404
+    assert served == [False, True, False]
