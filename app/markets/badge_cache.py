@@ -82,9 +82,12 @@ def _as_json(value):
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def _query(sql: str, params: tuple) -> list[tuple]:
-    """Plain SQL on the thread's probe connection (the miss path runs three small indexed
-    queries; building ORM statements cost more than running them). Falls back to the session."""
+def query(sql: str, params: tuple) -> list[tuple]:
+    """Plain SQL ("?" placeholders) on the thread's probe connection, committed data only.
+
+    The badge miss path runs small indexed reads; building ORM statements and checking a session
+    connection out cost several times running them. Read hooks called on the miss path
+    (pledge_badge_entry, party_member_operator) may use this too. Falls back to the session."""
     engine = db.engine
     try:
         probe = getattr(_probe, "probe", None)
@@ -116,7 +119,7 @@ def load_records(token: str, now: datetime):
     from app.orgs.queries import party_member_operator
     from app.pledges.queries import pledge_badge_entry
 
-    rows = _query(_STALL_SQL, (token,))
+    rows = query(_STALL_SQL, (token,))
     if not rows:
         raise StallGone(token)
     (stall_id, number, merchant_id, version, rules, market_name, merchant_name, merchant_kind,
@@ -130,11 +133,11 @@ def load_records(token: str, now: datetime):
                              valid_until=_as_date(valid_until), long_term=bool(long_term),
                              photo_url=f"{photos}{photo_key}.jpg" if status == "verified" else None)
             for kind, cred_number, issuer, status, valid_from, valid_until, long_term, photo_key
-            in _query(_CREDENTIALS_SQL, (merchant_id,)))
+            in query(_CREDENTIALS_SQL, (merchant_id,)))
         pledge = pledge_badge_entry(merchant_id, now)
         party = party_member_operator(owner_id)
     since = _sql_time(db.engine, now - UPHELD_WINDOW)
-    upheld = tuple(_as_datetime(row[0]) for row in _query(_UPHELD_SQL, (stall_id, since)))
+    upheld = tuple(_as_datetime(row[0]) for row in query(_UPHELD_SQL, (stall_id, since)))
     records = BadgeRecords(token=token, stall_number=number, market_name=market_name,
                            merchant_name=merchant_name, merchant_kind=merchant_kind,
                            operator_name=operator_name, credentials=credentials, pledge=pledge,

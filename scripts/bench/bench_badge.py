@@ -121,47 +121,60 @@ def http_bars(bench: Bench, only: set[str], db_url: str, instance: str, tokens: 
     return base
 
 
-def _pin_one_core() -> None:
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+def _pin_one_core() -> set[int] | None:
+    """Pin this process to one core (P5 is "per code on one core"); returns the old set so the
+    caller can restore it — gunicorn and wrk started later would inherit the pinning."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {sorted(previous)[0]})
+    return previous
 
 
 def qr_bars(bench: Bench, only: set[str], instance: str) -> None:
     app = _app(f"sqlite:///{instance}/qr.db", instance)
     with app.app_context():
-        from app.markets.qr import PER_PAGE, qr_png, stall_url, write_sticker_sheet
-        from app.core.ids import base62_token
+        previous = _pin_one_core()
+        try:
+            _qr_bars_pinned(bench, only)
+        finally:
+            if previous:
+                os.sched_setaffinity(0, previous)
 
-        _pin_one_core()
-        if "P5" in only:
-            urls = [stall_url(base62_token(12)) for _ in range(600)]
-            for u in urls[:50]:
-                qr_png(u)
-            started = time.perf_counter()
-            for u in urls[50:]:
-                qr_png(u)
-            per_code = (time.perf_counter() - started) / 550 * 1000
-            bench.limit("P5", "stall QR PNG (1-bit, compress 6), one core", per_code, "ms/code", 6)
-        if "P6" in only:
-            rows = [(f"A-{i:04d}", base62_token(12)) for i in range(5000)]
-            page_times: list[float] = []
-            last = [time.perf_counter()]
 
-            def progress(page: int) -> None:
-                now = time.perf_counter()
-                page_times.append(now - last[0])
-                last[0] = now
+def _qr_bars_pinned(bench: Bench, only: set[str]) -> None:
+    from app.core.ids import base62_token
+    from app.markets.qr import PER_PAGE, qr_png, stall_url, write_sticker_sheet
 
-            out = io.BytesIO()
-            started = time.perf_counter()
-            pages = write_sticker_sheet(out, "梧州市万秀区东中农贸市场", rows, progress)
-            total = time.perf_counter() - started
-            size = len(out.getvalue())
-            bench.limit("P6", f"sticker sheet, ms per page (p95 of {pages})",
-                        statistics.quantiles(page_times, n=20)[18] * 1000, "ms", 150)
-            bench.limit("P6", "sticker sheet, KB per page", size / pages / 1024, "KB", 60)
-            bench.limit("P6", "sticker sheet, 5,000-stall market total", total, "s", 40)
-            assert pages == -(-5000 // PER_PAGE)
+    if "P5" in only:
+        urls = [stall_url(base62_token(12)) for _ in range(600)]
+        for u in urls[:50]:
+            qr_png(u)
+        started = time.perf_counter()
+        for u in urls[50:]:
+            qr_png(u)
+        per_code = (time.perf_counter() - started) / 550 * 1000
+        bench.limit("P5", "stall QR PNG (1-bit, compress 6), one core", per_code, "ms/code", 6)
+    if "P6" in only:
+        rows = [(f"A-{i:04d}", base62_token(12)) for i in range(5000)]
+        page_times: list[float] = []
+        last = [time.perf_counter()]
+
+        def progress(page: int) -> None:
+            now = time.perf_counter()
+            page_times.append(now - last[0])
+            last[0] = now
+
+        out = io.BytesIO()
+        started = time.perf_counter()
+        pages = write_sticker_sheet(out, "梧州市万秀区东中农贸市场", rows, progress)
+        total = time.perf_counter() - started
+        size = len(out.getvalue())
+        bench.limit("P6", f"sticker sheet, ms per page (p95 of {pages})",
+                    statistics.quantiles(page_times, n=20)[18] * 1000, "ms", 150)
+        bench.limit("P6", "sticker sheet, KB per page", size / pages / 1024, "KB", 60)
+        bench.limit("P6", "sticker sheet, 5,000-stall market total", total, "s", 40)
+        assert pages == -(-5000 // PER_PAGE)
 
 
 def miss_latency(db_url: str, instance: str, tokens: list[str], samples: int = 2000) -> tuple[float, float]:
