@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import TimestampMixin
@@ -73,6 +73,8 @@ class RoleGrant(db.Model):
 
     __table_args__ = (
         UniqueConstraint("user_id", "role", "scope_type", "scope_id", name="uq_role_grants_user_role_scope"),
+        # "who manages market 7 / is secretary of org 3" — reminders and digests ask this.
+        Index("ix_role_grants_scope", "role", "scope_type", "scope_id"),
     )
 
     @property
