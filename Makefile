@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate demo test-sqlite test-services services-up browser bench clean
+.PHONY: run test venv migrate demo test-sqlite test-services browser bench fuzz clean
 
 run: venv migrate demo
 	$(BIN)/python scripts/run_local.py
@@ -54,6 +54,10 @@ browser:
 bench: venv
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m scripts.bench.run_all
+
+# R5: a few hundred generated requests per operation of the OpenAPI document.
+fuzz: venv
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(BIN)/python -m pytest -q tests/test_api_fuzz.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
