@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.markets.regions import Region
-from app.pledges.models import PledgeTemplate
+from app.pledges.models import Pledge, PledgeTemplate
 
 DEMO_TEMPLATE = {
     "title": "诚信经营承诺书",
@@ -34,3 +34,18 @@ def seed(ctx: dict) -> None:
         db.session.add(template)
         db.session.flush()
     ctx["pledge_template"] = template
+    _approved_pledge_for_demo_merchant(ctx, template)
+
+
+def _approved_pledge_for_demo_merchant(ctx: dict, template: PledgeTemplate) -> None:
+    """The demo merchant signs and the market manager approves, through the same services the
+    API uses, so stall A-01 shows 放心摊位 with 诚信承诺 on."""
+    from app.pledges.services import review_pledge, sign_pledge
+
+    merchant, owner, manager = ctx.get("merchant"), ctx.get("demo-merchant"), ctx.get("demo-manager")
+    if not (merchant and owner and manager):
+        return
+    if db.session.scalar(select(Pledge.id).where(Pledge.merchant_id == merchant.id)) is not None:
+        return
+    pledge = sign_pledge(owner, merchant.id, {"template_id": template.id, "signer_name": merchant.operator_name})
+    review_pledge(manager, pledge.id, "approve", None)
