@@ -39,10 +39,21 @@ class IdempotencyRecord(db.Model):
 
 
 def _fingerprint() -> str:
+    """What the request asks for. A multipart body is hashed by its fields and file contents,
+    not its bytes: a client that rebuilds the form for a retry picks a new boundary."""
     digest = hashlib.sha256()
     digest.update(request.method.encode())
     digest.update(request.path.encode())
-    digest.update(request.get_data(cache=True))
+    if request.mimetype == "multipart/form-data":
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"\0f\0{name}\0{value}".encode())
+        for name, storage in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            digest.update(f"\0u\0{name}\0{storage.filename or ''}\0".encode())
+            for chunk in iter(lambda: storage.stream.read(65536), b""):
+                digest.update(chunk)
+            storage.stream.seek(0)
+    else:
+        digest.update(request.get_data(cache=True))
     return digest.hexdigest()
 
 

@@ -169,21 +169,25 @@ def test_idempotency_key_replays_the_upload(shop, db, client):
     market, manager, stalls, login, merchant_id = shop.held_stall()
     photo = jpeg_bytes()
 
-    def send():
-        # A retry resends the same bytes (same multipart boundary), as wx.uploadFile's retry does.
+    def send(boundary: str, number: str = "91350100M000100Y43"):
+        # A client that rebuilds the form for a retry picks a new multipart boundary.
         boundary, body = encode_multipart({
-            "kind": "business_licence", "number": "91350100M000100Y43", "issuer": "万秀区市场监管局",
+            "kind": "business_licence", "number": number, "issuer": "万秀区市场监管局",
             "long_term": "true",
-            "photo": FileStorage(io.BytesIO(photo), "p.jpg", content_type="image/jpeg")}, boundary="fixed-boundary")
+            "photo": FileStorage(io.BytesIO(photo), "p.jpg", content_type="image/jpeg")}, boundary=boundary)
         return client.post(f"/api/v1/merchants/{merchant_id}/credentials", data=body,
                            content_type=f"multipart/form-data; boundary={boundary}",
                            headers={**login.headers, "Idempotency-Key": "up-1"})
 
-    first = send()
-    second = send()
+    first = send("first-boundary")
+    second = send("second-boundary")
     assert first.status_code == second.status_code == 201
     assert first.get_json() == second.get_json()
     assert second.headers.get("Idempotent-Replayed") == "true"
+    assert db.session.query(Credential).count() == 1
+    # The same key with other content is refused, not replayed.
+    other = send("third-boundary", number="91110000802100433B")
+    assert other.status_code == 422 and error_code(other) == "IDEMPOTENCY_KEY_REUSED"
     assert db.session.query(Credential).count() == 1
 
 
