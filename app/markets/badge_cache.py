@@ -70,15 +70,17 @@ _CREDENTIALS_SQL = (
 _UPHELD_SQL = "SELECT reviewed_at FROM stall_feedback WHERE stall_id = ? AND status = 'upheld' AND reviewed_at > ?"
 
 
-def _as_date(value):
+# Plain-SQL values differ by driver: SQLite hands back DATE/DATETIME/JSON columns as text (in
+# SQLAlchemy's storage format), psycopg as Python objects. These take either.
+def as_date(value):
     return date.fromisoformat(value[:10]) if isinstance(value, str) else value
 
 
-def _as_datetime(value):
+def as_datetime(value):
     return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _as_json(value):
+def as_json(value):
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
@@ -106,9 +108,10 @@ def query(sql: str, params: tuple) -> list[tuple]:
         return [tuple(row) for row in db.session.execute(text(bound), names)]
 
 
-def _sql_time(engine, value: datetime):
-    # SQLAlchemy stores SQLite DateTime as text in this exact form; PostgreSQL takes the object.
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if engine.dialect.name == "sqlite" else value
+def sql_time(value: datetime):
+    """A naive-UTC datetime as a query() parameter: SQLAlchemy stores SQLite DateTime as text in
+    exactly this form (so text comparison orders it); PostgreSQL takes the object."""
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f") if db.engine.dialect.name == "sqlite" else value
 
 
 def load_records(token: str, now: datetime):
@@ -129,19 +132,19 @@ def load_records(token: str, now: datetime):
         photos = f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/public/stalls/{token}/photos/"
         credentials = tuple(
             CredentialRecord(kind=kind, label=CREDENTIAL_KINDS.get(kind, kind), number=cred_number,
-                             issuer=issuer, status=status, valid_from=_as_date(valid_from),
-                             valid_until=_as_date(valid_until), long_term=bool(long_term),
+                             issuer=issuer, status=status, valid_from=as_date(valid_from),
+                             valid_until=as_date(valid_until), long_term=bool(long_term),
                              photo_url=f"{photos}{photo_key}.jpg" if status == "verified" else None)
             for kind, cred_number, issuer, status, valid_from, valid_until, long_term, photo_key
             in query(_CREDENTIALS_SQL, (merchant_id,)))
         pledge = pledge_badge_entry(merchant_id, now)
         party = party_member_operator(owner_id)
-    since = _sql_time(db.engine, now - UPHELD_WINDOW)
-    upheld = tuple(_as_datetime(row[0]) for row in query(_UPHELD_SQL, (stall_id, since)))
+    since = sql_time(now - UPHELD_WINDOW)
+    upheld = tuple(as_datetime(row[0]) for row in query(_UPHELD_SQL, (stall_id, since)))
     records = BadgeRecords(token=token, stall_number=number, market_name=market_name,
                            merchant_name=merchant_name, merchant_kind=merchant_kind,
                            operator_name=operator_name, credentials=credentials, pledge=pledge,
-                           party=party, upheld_complaints_at=upheld, trading_rules=_as_json(rules))
+                           party=party, upheld_complaints_at=upheld, trading_rules=as_json(rules))
     return records, version
 
 

@@ -7,13 +7,19 @@ from app.extensions import db
 from app.orgs.models import MEMBER_STANDINGS, ORG_KINDS, Membership, PartyOrg, StationRider
 
 
+# Runs on every badge cache miss: plain SQL on the badge reader's connection (committed data).
+_PARTY_OPERATOR_SQL = (
+    "SELECT o.name FROM party_memberships pm JOIN party_orgs o ON o.id = pm.org_id "
+    "WHERE pm.user_id = ? AND pm.status = 'verified' ORDER BY pm.id LIMIT 1")
+
+
 def party_member_operator(owner_user_id: int) -> dict | None:
-    """{"org": name} when the user who operates the entity is a verified party member, else None."""
-    name = db.session.scalar(
-        select(PartyOrg.name).join(Membership, Membership.org_id == PartyOrg.id)
-        .where(Membership.user_id == owner_user_id, Membership.status == "verified")
-        .order_by(Membership.id).limit(1))
-    return {"org": name} if name is not None else None
+    """{"org": name} when the user who operates the entity is a verified party member, else None.
+    One indexed query of committed data (see app.markets.badge_cache.query)."""
+    from app.markets.badge_cache import query
+
+    rows = query(_PARTY_OPERATOR_SQL, (owner_user_id,))
+    return {"org": rows[0][0]} if rows else None
 
 
 def memberships_for_user(user) -> list[dict]:

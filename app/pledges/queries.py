@@ -3,12 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from app.core.time import isoformat_local, to_local
-from app.extensions import db
-from app.markets.models import Market
-from app.pledges.models import Pledge, in_force_clause
 
 
 def mask_name(name: str | None) -> str:
@@ -24,6 +19,15 @@ def last_local_day(valid_until: datetime | None) -> str | None:
     return (to_local(valid_until) - timedelta(microseconds=1)).date().isoformat()
 
 
+# Runs on every badge cache miss: plain SQL on the badge reader's connection (committed data, no
+# ORM statement building nor session checkout), the same condition as models.in_force_clause.
+_BADGE_ENTRY_SQL = (
+    "SELECT p.title, p.items, p.extra_commitments, p.signer_name, p.valid_from, p.valid_until, mk.name "
+    "FROM pledges p JOIN markets mk ON mk.id = p.market_id "
+    "WHERE p.merchant_id = ? AND p.status = 'approved' AND p.valid_from <= ? AND p.valid_until > ? "
+    "ORDER BY p.valid_from DESC LIMIT 1")
+
+
 def pledge_badge_entry(merchant_id: int, now: datetime) -> dict | None:
     """The 诚信承诺 entry of the badge for an entity at `now`, or None when no pledge is in force.
     Shape: {"items": [str], "signer": str, "approved_at": iso, "valid_until": iso,
@@ -31,21 +35,18 @@ def pledge_badge_entry(merchant_id: int, now: datetime) -> dict | None:
     Also "title", "valid_through" (the last local day in force, YYYY-MM-DD) and
     "extra_commitments" (str | None; passed the content check when signed).
 
-    One indexed query: it runs on every badge cache miss."""
-    row = db.session.execute(
-        select(Pledge.title, Pledge.items, Pledge.extra_commitments, Pledge.signer_name,
-               Pledge.valid_from, Pledge.valid_until, Market.name)
-        .join(Market, Market.id == Pledge.market_id)
-        .where(Pledge.merchant_id == merchant_id, in_force_clause(now))
-        .order_by(Pledge.valid_from.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    One indexed query of committed data: it runs on every badge cache miss."""
+    from app.markets.badge_cache import as_datetime, as_json, query, sql_time
+
+    moment = sql_time(now)
+    rows = query(_BADGE_ENTRY_SQL, (merchant_id, moment, moment))
+    if not rows:
         return None
-    title, items, extra, signer, valid_from, valid_until, market_name = row
+    title, items, extra, signer, valid_from, valid_until, market_name = rows[0]
+    valid_from, valid_until = as_datetime(valid_from), as_datetime(valid_until)
     return {
         "title": title,
-        "items": list(items),
+        "items": list(as_json(items)),
         "extra_commitments": extra,
         "signer": mask_name(signer),
         "approved_at": isoformat_local(valid_from),
