@@ -25,7 +25,10 @@ def redact(text: str) -> str:
 class RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            try:
+                record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+            except Exception:  # interpreter shutdown: module globals already torn down
+                record.request_id = "-"
         return True
 
 
