@@ -120,6 +120,9 @@ def app(_app, wechat_sim):
         _clean_database(db)
         _clean_kv(kv)  # inside the context: kv resolves to this app's store
     clock.set(None)
+    from app.markets.badge_cache import local_cache
+
+    local_cache.clear()  # the per-worker badge cache is process-wide: no badge outlives its test
 
 
 @pytest.fixture
@@ -189,6 +192,14 @@ def regions(db):
 
     upsert_regions(DEMO_REGIONS)
     db.session.commit()
+
+
+@pytest.fixture
+def shop(client, auth, make_market):
+    """Markets, stalls, merchants, claims, credentials and pledges built through the real API."""
+    from tests.markets.factories import Shop
+
+    return Shop(client, auth, make_market)
 
 
 def error_code(response) -> str:

@@ -89,12 +89,32 @@ class Shop:
         self.review_claim(manager, stalls[0]["token"])
         return market, manager, stalls, login, merchant_id
 
-    def trusted_stall(self, until="2026-06-30"):
-        """Stall A-01 with a verified licence (长期) and a verified food permit valid until `until`."""
+    def trusted_stall(self, until="2026-06-30", pledge=False):
+        """Stall A-01 with a verified licence (长期) and a verified food permit valid until `until`;
+        with `pledge`, also an integrity pledge signed and approved (in force for 12 months)."""
         market, manager, stalls, login, merchant_id = self.held_stall()
         licence = self.credential(login, merchant_id, long_term=True)
         permit = self.credential(login, merchant_id, kind="food_business", number="JY14504030012345",
                                  valid_until=until)
         self.verify(manager, licence)
         self.verify(manager, permit)
+        if pledge:
+            self.approved_pledge(login, merchant_id, manager)
         return market, manager, stalls[0]["token"], login, merchant_id
+
+    def approved_pledge(self, login, merchant_id, manager) -> int:
+        """Sign the region's pledge template and have the market's manager approve it."""
+        from app.extensions import db
+        from app.pledges.models import PledgeTemplate
+
+        template = PledgeTemplate(title="诚信经营承诺书", region_code="450000", term_months=12, version=1,
+                                  active=True, items=["明码标价", "计量准确足量"])
+        db.session.add(template)
+        db.session.commit()
+        signed = self.client.post(f"/api/v1/merchants/{merchant_id}/pledges", headers=login.headers,
+                                  json={"template_id": template.id, "signer_name": "李明"})
+        assert signed.status_code == 201, signed.get_json()
+        approved = self.client.post(f"/api/v1/pledges/{signed.get_json()['id']}/review",
+                                    json={"decision": "approve"}, headers=manager.headers)
+        assert approved.status_code == 200, approved.get_json()
+        return signed.get_json()["id"]

@@ -66,10 +66,9 @@ def test_pledge_entry_changes_at_is_honoured():
     assert compute_badge(records, at("2026-03-01 09:00"))["changes_at"] == at("2026-05-01 00:00")
 
 
-def test_cached_endpoint_turns_off_at_the_expiry_moment(shop, client, clock, pledge_in_force):
+def test_cached_endpoint_turns_off_at_the_expiry_moment(shop, client, clock):
     clock.set(at("2026-06-30 12:00"))
-    pledge_in_force["until"] = at("2026-12-31 00:00")
-    market, manager, token, login, merchant_id = shop.trusted_stall(until="2026-06-30")
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2026-06-30", pledge=True)
     url = f"/api/v1/public/stalls/{token}"
     warm = client.get(url)
     assert warm.get_json()["verdict"] == "放心摊位"
@@ -112,10 +111,9 @@ def test_cache_survives_without_redis_and_matches_the_database(shop, client, clo
     assert client.get(url).data == cached
 
 
-def test_feedback_flow_upheld_shows_for_90_days(shop, client, auth, clock, db, wechat_sim, pledge_in_force):
+def test_feedback_flow_upheld_shows_for_90_days(shop, client, auth, clock, db, wechat_sim):
     clock.set(at("2026-03-01 09:00"))
-    pledge_in_force["until"] = at("2027-03-01 00:00")
-    market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30")
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30", pledge=True)
     consumer = auth.login("consumer-1")
     url = f"/api/v1/public/stalls/{token}/feedback"
     assert client.post(url, json={"category": "缺斤短两", "text": "称重少了二两"}).status_code == 401
