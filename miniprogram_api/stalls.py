@@ -1,5 +1,5 @@
 """Stalls: sticker codes, token reissue, claims, trading rules, the public badge and feedback."""
-from flask import Response, current_app, request
+from flask import Response, current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -8,6 +8,7 @@ from app.core.errors import APIError
 from app.markets import badge_cache, services
 from app.markets.models import FEEDBACK_CATEGORIES
 from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.markets import FeedbackItemSchema
 
 blp = Blueprint("stalls", __name__, description="摊位、二维码与公示")
 
@@ -72,17 +73,6 @@ class FeedbackReviewSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(["uphold", "dismiss"]))
     reason = fields.String(load_default=None, validate=validate.Length(max=500),
                            metadata={"description": "原因；不予采纳时必填"})
-
-
-class FeedbackReviewedSchema(Schema):
-    id = fields.Integer(required=True)
-    stall_number = fields.String(required=True)
-    category = fields.String(required=True)
-    text = fields.String(required=True)
-    status = fields.String(required=True)
-    created_at = LocalDateTime()
-    reviewed_at = LocalDateTime(allow_none=True)
-    review_reason = fields.String(allow_none=True)
 
 
 # The public badge (documented; served as pre-serialised bytes, see app/markets/badge_cache).
@@ -150,7 +140,7 @@ def submit_feedback(data, token):
 
 @blp.route("/feedback/<int:feedback_id>/review", methods=["POST"])
 @blp.arguments(FeedbackReviewSchema)
-@blp.response(200, FeedbackReviewedSchema)
+@blp.response(200, FeedbackItemSchema)
 @blp.doc(security=BEARER)
 @requires("market_manager", "regulator")
 def review_feedback(data, feedback_id):

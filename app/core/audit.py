@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, event
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.time import utcnow

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from datetime import datetime, timedelta
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, request
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.core.review import decision_reason, mark_reviewed
 from app.core import audit, storage
 from app.core.errors import APIError, NotFound
-from app.core.time import utcnow
 from app.credentials import errors as _errors  # noqa: F401  registers this feature's codes
 from app.credentials.models import CREDENTIAL_KINDS, LICENCE_KIND, Credential
 from app.extensions import db
@@ -83,13 +83,9 @@ def review_credential(actor, credential_id: int, decision: str, reason: str | No
         raise
     if credential.status != "pending":
         raise APIError(code="CREDENTIAL_ALREADY_REVIEWED", details={"status": credential.status})
-    reason = (reason or "").strip() or None
-    if decision == "reject" and not reason:
-        raise APIError(code="REASON_REQUIRED", details={"field": "reason"})
+    reason = decision_reason(decision, reason)
     credential.status = "verified" if decision == "approve" else "rejected"
-    credential.reviewed_by_id = actor.id
-    credential.reviewed_at = utcnow()
-    credential.review_reason = reason
+    mark_reviewed(credential, actor, reason)
     db.session.flush()
     badge_cache.invalidate_merchant(merchant.id)
     audit.record(f"credential.{decision}", "credential", credential.id, actor=actor, actor_role=role,

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
+from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize, has_role
 from app.core.db import insert_ignore
@@ -302,13 +303,9 @@ def review_claim(actor, token: str, decision: str, reason: str | None) -> StallC
         StallClaim.active_stall_id == stall.id, StallClaim.status == "pending"))
     if claim is None:
         raise APIError(code="STALL_CLAIM_NOT_PENDING")
-    reason = (reason or "").strip() or None
-    if decision == "reject" and not reason:
-        raise APIError(code="REASON_REQUIRED", details={"field": "reason"})
+    reason = decision_reason(decision, reason)
     before = {"status": claim.status, "merchant_id": claim.merchant_id}
-    claim.reviewed_by_id = actor.id
-    claim.reviewed_at = utcnow()
-    claim.review_reason = reason
+    mark_reviewed(claim, actor, reason)
     if decision == "approve":
         claim.status = "confirmed"
         stall.merchant_id = claim.merchant_id
@@ -365,13 +362,9 @@ def review_feedback(actor, feedback_id: int, decision: str, reason: str | None) 
     role = authorize(actor, MANAGING_ROLES, market_target(stall.market))
     if feedback.status != "open":
         raise APIError(code="FEEDBACK_ALREADY_REVIEWED")
-    reason = (reason or "").strip() or None
-    if decision == "dismiss" and not reason:
-        raise APIError(code="REASON_REQUIRED", details={"field": "reason"})
+    reason = decision_reason(decision, reason)
     feedback.status = "upheld" if decision == "uphold" else "dismissed"
-    feedback.reviewed_by_id = actor.id
-    feedback.reviewed_at = utcnow()
-    feedback.review_reason = reason
+    mark_reviewed(feedback, actor, reason)
     db.session.flush()
     badge_cache.invalidate_stall(stall.id)
     audit.record(f"feedback.{decision}", "feedback", feedback.id, actor=actor, actor_role=role,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.db import insert_ignore
@@ -122,16 +123,13 @@ def review_membership(actor, membership_id: int, decision: str, reason: str | No
     org = get_org(membership.org_id)
     role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
     new_status = "verified" if decision == "approve" else "rejected"
-    if new_status == "rejected" and not (reason or "").strip():
-        raise APIError(code="REASON_REQUIRED")
+    reason = decision_reason(decision, reason)
     if membership.status == new_status:
         raise Conflict(code="MEMBERSHIP_ALREADY_DECIDED", details={"status": membership.status})
     before = {"status": membership.status}
     was_verified = membership.verified
     membership.status = new_status
-    membership.reviewed_by_id = actor.id
-    membership.reviewed_at = utcnow()
-    membership.review_reason = reason
+    mark_reviewed(membership, actor, reason)
     db.session.flush()
     if was_verified != membership.verified:
         badge_cache.invalidate_owner(membership.user_id)

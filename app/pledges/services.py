@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.core.review import decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.errors import APIError, NotFound
@@ -279,11 +280,7 @@ def term_end(approved_at: datetime, term_months: int) -> datetime:
 
 
 def _required_reason(reason: str | None) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise APIError(code="REASON_REQUIRED", message="驳回或撤销承诺时必须填写原因",
-                       details={"fields": {"reason": ["驳回或撤销时必须填写原因"]}})
-    return reason
+    return decision_reason("revoke", reason, required=True)
 
 
 def _transition(pledge: Pledge, condition, values: dict[str, Any], refusal: str, now: datetime) -> None:

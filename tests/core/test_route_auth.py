@@ -2,8 +2,6 @@
 envelope without a token — before validating the body, whatever the route."""
 import re
 
-import pytest
-
 from tests.conftest import error_code
 
 # Routes anyone may call without logging in (PRODUCT.md's contract).

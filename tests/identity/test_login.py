@@ -1,6 +1,5 @@
 """Login through wechatpy against the simulator over HTTP, tokens, phone binding, R8 and R11."""
 import logging
-from datetime import timedelta
 
 import pytest
 

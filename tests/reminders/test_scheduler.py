@@ -2,7 +2,7 @@
 two contenders, on each backend this run has), and leadership handed over when the leader stops."""
 import os
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 

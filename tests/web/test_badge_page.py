@@ -58,7 +58,6 @@ def test_page_renders_in_headless_chromium(shop, clock, live_server, tmp_path, d
     market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30")
     void_market_stall = db.session.query(Stall).filter(Stall.token != token).first()
     old_token = void_market_stall.token
-    from tests.markets.factories import Shop  # noqa: F401
     shop.client.post(f"/api/v1/stalls/{old_token}/reissue", headers=manager.headers)
     db.session.commit()
     url = f"{live_server}/s/{token}"
