@@ -42,13 +42,16 @@ test-services:
 	@echo "== 测试：PostgreSQL + Redis =="
 	XGZ_OUTAGE_TESTS=1 DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# Debian's chromium for the H5 page test; installed when missing and we may install packages.
+# Debian's chromium (and a CJK font, so screenshots show Chinese) for the H5 page test;
+# installed when missing and we may install packages.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@if ! command -v chromium >/dev/null 2>&1 || [ ! -e $(CJK_FONT) ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "安装 chromium（浏览器端到端测试需要）"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-		else echo "未找到 chromium：浏览器测试将跳过（sudo apt-get install chromium）"; fi; }
+			echo "安装 chromium 与中文字体（浏览器端到端测试需要）"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; } || echo "安装失败：浏览器测试将跳过"; \
+		else echo "未找到 chromium：浏览器测试将跳过（sudo apt-get install chromium fonts-wqy-microhei）"; fi; \
+	fi
 
 # Benchmarks (need wrk and, for P4, PostgreSQL): see scripts/bench/README.md
 bench: venv
