@@ -84,6 +84,9 @@ def test_cached_endpoint_turns_off_at_the_expiry_moment(shop, client, clock):
     assert expired["items"][1]["reason"] == "食品经营许可证已于 2026-06-30 到期"
     page = client.get(f"/s/{token}").get_data(as_text=True)
     assert "部分公示" in page and "已于 2026-06-30 到期" in page
+    # The pledge approved on 2026-06-30 for 12 months is in force through 2027-06-30: the page
+    # names that last day, not the instant after it.
+    assert "有效期至 2027-06-30" in page and "2027-07-01" not in page
 
 
 def test_every_change_bumps_the_version_and_the_cache_follows(shop, client, clock, db):
