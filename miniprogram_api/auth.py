@@ -1,10 +1,15 @@
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from app.core import ratelimit
 from app.identity import services
 from miniprogram_api.me import UserSchema
 
 blp = Blueprint("auth", __name__, description="登录")
+
+# Generous for a market's shared Wi-Fi, tight enough to stop scripted code2session abuse.
+LOGINS_PER_MINUTE_PER_ADDRESS = 120
 
 
 class LoginSchema(Schema):
@@ -23,5 +28,6 @@ class LoginResultSchema(Schema):
 @blp.response(200, LoginResultSchema)
 def login(data):
     """微信登录：code 换取本系统的登录凭证（session_key 只保存在服务端）"""
+    ratelimit.enforce("login", request.remote_addr or "-", LOGINS_PER_MINUTE_PER_ADDRESS, 60)
     user, token, ttl = services.login_with_code(data["code"])
     return {"token": token, "expires_in": ttl, "user": user}

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
+from app.core import ratelimit
 from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize, has_role
@@ -14,7 +15,7 @@ from app.core.db import insert_ignore
 from app.core.errors import APIError, NotFound
 from app.core.ids import base62_token
 from app.core.time import utcnow
-from app.extensions import db, kv
+from app.extensions import db
 from app.markets import badge_cache
 from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
 from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
@@ -324,9 +325,7 @@ def submit_feedback(actor, token: str, category: str, text: str) -> Feedback:
     from app.wechat.client import ensure_text_safe
 
     stall = stall_by_token(token)
-    hour = utcnow().strftime("%Y%m%d%H")
-    if kv.incr(f"feedback-rate:{actor.id}:{hour}", ttl=3600) > FEEDBACK_PER_HOUR:
-        raise APIError(code="FEEDBACK_RATE_LIMITED", details={"limit_per_hour": FEEDBACK_PER_HOUR})
+    ratelimit.enforce("feedback", str(actor.id), FEEDBACK_PER_HOUR, 3600, code="FEEDBACK_RATE_LIMITED")
     ensure_text_safe(text, actor.openid, scene=2, field="text")  # before anything is stored
     feedback = Feedback(stall_id=stall.id, user_id=actor.id, category=category, text=text.strip(),
                         status="open", created_at=utcnow())

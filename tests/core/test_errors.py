@@ -75,3 +75,22 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.get_json()["checks"]["database"] == "ok"
+
+
+def test_login_is_rate_limited_per_address(client, clock):
+    from datetime import datetime
+
+    from miniprogram_api.auth import LOGINS_PER_MINUTE_PER_ADDRESS
+
+    clock.set(datetime(2026, 3, 1, 1, 0, 5))
+    codes = [client.post("/api/v1/auth/login", json={"code": "sim-many"}).status_code
+             for _ in range(LOGINS_PER_MINUTE_PER_ADDRESS + 1)]
+    assert codes[:-1] == [200] * LOGINS_PER_MINUTE_PER_ADDRESS
+    limited = client.post("/api/v1/auth/login", json={"code": "sim-many"})
+    assert limited.status_code == 429 and error_code(limited) == "RATE_LIMITED"
+    assert limited.get_json()["error"]["details"]["retry_after_seconds"] == 55
+    other = client.post("/api/v1/auth/login", json={"code": "sim-many"},
+                        environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 200
+    clock.set(datetime(2026, 3, 1, 1, 1, 0))  # next window
+    assert client.post("/api/v1/auth/login", json={"code": "sim-many"}).status_code == 200
