@@ -70,6 +70,11 @@ class Config:
         self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
         self.TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        # Reverse proxies in front (nginx: 1). Their X-Forwarded-For is trusted only then, so
+        # per-address rate limits see the client, not the proxy.
+        self.PROXY_COUNT = _int("PROXY_COUNT", 0)
+        # Public badge cache: "on", or "off" to compute every read from the database.
+        self.BADGE_CACHE = os.environ.get("BADGE_CACHE", "on")
         self.JSON_AS_ASCII = False
 
         # flask-smorest / OpenAPI

@@ -15,6 +15,11 @@ def create_app(config: object | None = None) -> Flask:
     from app.core.logging import configure_logging
     configure_logging(app.config["LOG_LEVEL"])
 
+    if app.config["PROXY_COUNT"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
+                                x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
     register_extensions(app)
     register_http(app)
     register_blueprints(app)

@@ -94,3 +94,35 @@ def test_login_is_rate_limited_per_address(client, clock):
     assert other.status_code == 200
     clock.set(datetime(2026, 3, 1, 1, 1, 0))  # next window
     assert client.post("/api/v1/auth/login", json={"code": "sim-many"}).status_code == 200
+
+
+def test_behind_a_proxy_the_client_address_counts(app):
+    from app import create_app
+    from config import TestConfig
+
+    config = TestConfig()
+    config.SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+    config.PROXY_COUNT = 1
+    proxied = create_app(config)
+
+    @proxied.get("/whoami")
+    def whoami():
+        from flask import request
+
+        return {"addr": request.remote_addr}
+
+    response = proxied.test_client().get("/whoami", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert response.get_json() == {"addr": "203.0.113.7"}
+
+
+def test_without_a_proxy_forwarded_for_is_not_trusted(client, clock):
+    """A client cannot dodge the login limit by inventing X-Forwarded-For."""
+    from datetime import datetime
+
+    from miniprogram_api.auth import LOGINS_PER_MINUTE_PER_ADDRESS
+
+    clock.set(datetime(2026, 3, 1, 1, 0, 5))
+    for i in range(LOGINS_PER_MINUTE_PER_ADDRESS):
+        client.post("/api/v1/auth/login", json={"code": "sim-spoof"}, headers={"X-Forwarded-For": f"10.1.0.{i}"})
+    spoofed = client.post("/api/v1/auth/login", json={"code": "sim-spoof"}, headers={"X-Forwarded-For": "10.9.9.9"})
+    assert spoofed.status_code == 429
