@@ -41,7 +41,11 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = os.environ.get(
             "DATABASE_URL", f"sqlite:///{instance / 'xgz.db'}"
         )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A pooled connection is proven alive before use (QUALITY R4). With psycopg 3 that is
+        # app/core/db._verify_postgres_connection (a free socket check, a real ping only when it
+        # shows trouble or the connection sat idle) instead of a round trip on every checkout.
+        psycopg3 = self.SQLALCHEMY_DATABASE_URI.split(":", 1)[0] == "postgresql+psycopg"
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": not psycopg3}
         if self.SQLALCHEMY_DATABASE_URI.startswith("postgresql"):
             self.SQLALCHEMY_ENGINE_OPTIONS.update(pool_size=10, max_overflow=20, pool_recycle=1800)
         self.REDIS_URL = os.environ.get("REDIS_URL") or None

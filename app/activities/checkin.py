@@ -7,19 +7,20 @@ accepted, so a screenshot forwarded to someone far away stops working within a m
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
-from app.core.db import is_postgres
+from app.core.db import insert_ignore_returning, is_postgres
 from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
@@ -177,17 +178,44 @@ def check_slot(scanned: ScannedCode, now: datetime) -> None:
         raise APIError(code="CHECKIN_CODE_EXPIRED")
 
 
-def _insert_checkin(values: dict) -> CheckIn | None:
+@dataclass(frozen=True)
+class CheckInRecord:
+    """A check-in row as written or found by a scan: what the answer shows and the audit
+    needs, without an ORM object to build and track (a burst is mostly these)."""
+    id: int
+    activity_id: int
+    user_id: int
+    checked_in_at: datetime
+    method: str
+    status: str
+    distance_m: float | None
+    location_verdict: str
+    flagged: bool
+
+
+_RECORD_COLUMNS = tuple(f.name for f in fields(CheckInRecord))
+
+
+@functools.cache
+def _existing_statement():
+    table = CheckIn.__table__
+    return (select(*(table.c[name] for name in _RECORD_COLUMNS))
+            .where(table.c.activity_id == bindparam("activity_id"), table.c.user_id == bindparam("user_id")))
+
+
+def find_checkin_record(activity_id: int, user_id: int) -> CheckInRecord | None:
+    """This user's check-in of the activity: one indexed Core read on the request's connection."""
+    row = db.session.connection().execute(
+        _existing_statement(), {"activity_id": activity_id, "user_id": user_id}).first()
+    return CheckInRecord(*row) if row is not None else None
+
+
+def _insert_checkin(values: dict) -> CheckInRecord | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the row: the new check-in, or None when this
-    user already has one (a retry or a racing duplicate)."""
-    if is_postgres():
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = (dialect_insert(CheckIn).values(values)
-            .on_conflict_do_nothing(index_elements=["activity_id", "user_id"])
-            .returning(CheckIn))
-    return db.session.scalars(stmt).first()
+    user already has one (a retry or a racing duplicate). A cached text() statement: the
+    dialects' ON CONFLICT constructs are compiled again on every call."""
+    row = insert_ignore_returning(CheckIn, values, ["activity_id", "user_id"], _RECORD_COLUMNS)
+    return CheckInRecord(*row) if row is not None else None
 
 
 def _award_points(activity: Activity, user_id: int, now: datetime) -> None:
@@ -214,7 +242,7 @@ def _enforce_capacity(activity: Activity) -> None:
 
 def record_checkin(activity: Activity, user_id: int, now: datetime, *, method: str, verdict: LocationVerdict,
                    place: Place | None = None, slot: int | None = None, recorded_by_id: int | None = None,
-                   manual_reason: str | None = None) -> tuple[CheckIn, bool]:
+                   manual_reason: str | None = None) -> tuple[CheckInRecord, bool]:
     """Write the one check-in of (activity, user); returns (check-in, created). The write
     transaction starts here and is kept short: everything before it only reads."""
     row = _insert_checkin({
@@ -226,7 +254,7 @@ def record_checkin(activity: Activity, user_id: int, now: datetime, *, method: s
         "recorded_by_id": recorded_by_id, "manual_reason": manual_reason,
     })
     if row is None:
-        return find_checkin(activity.id, user_id), False
+        return find_checkin_record(activity.id, user_id), False
     _enforce_capacity(activity)
     _award_points(activity, user_id, now)
     return row, True
@@ -246,29 +274,43 @@ def record_refusal(activity_id: int, user_id: int, code: str, now: datetime, pla
         current_app.logger.warning("could not record check-in refusal %s", code)
 
 
+@functools.cache
+def _scan_statement():
+    """Built once with bind parameters: constructing it (and its cache key) per request cost
+    about as much as running it."""
+    from app.activities.queries import eligibility_clause
+
+    user_id = bindparam("user_id")
+    return (select(Activity, CheckIn, eligibility_clause(user_id).label("eligible"))
+            .outerjoin(CheckIn, and_(CheckIn.activity_id == Activity.id, CheckIn.user_id == user_id))
+            .where(Activity.id == bindparam("activity_id")))
+
+
 def load_for_scan(activity_id: int, user_id: int) -> tuple[Activity, CheckIn | None, bool]:
     """The activity, this user's check-in if any, and whether the user is in the activity's
     audience — one round trip, since a check-in burst is mostly this read."""
-    from app.activities.queries import eligibility_clause
-
-    row = db.session.execute(
-        select(Activity, CheckIn, eligibility_clause(user_id).label("eligible"))
-        .outerjoin(CheckIn, and_(CheckIn.activity_id == Activity.id, CheckIn.user_id == user_id))
-        .where(Activity.id == activity_id)).first()
+    row = db.session.execute(_scan_statement(), {"activity_id": activity_id, "user_id": user_id}).first()
     if row is None:
         raise APIError(code="ACTIVITY_NOT_FOUND")
     return row[0], row[1], bool(row[2])
 
 
-def scan(user, activity_id: int, payload: str, place: Place, now: datetime | None = None) -> tuple[CheckIn, bool]:
+def scan(user, activity_id: int, payload: str, place: Place,
+         now: datetime | None = None) -> tuple[CheckIn | CheckInRecord, bool]:
     """A member scans the organiser's code. Returns (check-in, created); a repeat returns the
     first check-in unchanged. Every refusal raises its own code and is recorded."""
     now = now or utcnow()
     user_id = user.id
+    scanned = parse_payload(payload)
+    if scanned is not None and scanned.activity_id == activity_id:
+        # A burst is mostly retries: a valid code for this activity and a check-in already
+        # there answer the same at once (the row's foreign key proves the activity exists).
+        existing = find_checkin_record(activity_id, user_id)
+        if existing is not None:
+            return existing, False
     activity, existing, eligible = load_for_scan(activity_id, user_id)
     if not activity.has_geofence:
         place = Place(None, None, None)  # no fence to check: keep no location at all
-    scanned = parse_payload(payload)
     try:
         if scanned is None:
             raise APIError(code="CHECKIN_CODE_FORGED")

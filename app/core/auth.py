@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import joinedload
 
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
@@ -29,9 +29,16 @@ def issue_token(user) -> tuple[str, int]:
     return _serializer().dumps({"uid": user.id, "ver": user.token_version}), ttl
 
 
-def user_from_token(token: str):
+@functools.cache
+def _user_with_grants():
+    """One round trip for the user and their grants: this runs on every authenticated request.
+    Built once: constructing the statement and its cache key cost as much as running it."""
     from app.identity.models import User
 
+    return select(User).options(joinedload(User.grants)).where(User.id == bindparam("uid"))
+
+
+def user_from_token(token: str):
     try:
         data = _serializer().loads(token, max_age=current_app.config["AUTH_TOKEN_TTL_SECONDS"])
     except SignatureExpired:
@@ -40,9 +47,7 @@ def user_from_token(token: str):
         raise APIError(code="TOKEN_INVALID")
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         raise APIError(code="TOKEN_INVALID")
-    # One round trip for the user and their grants: this runs on every authenticated request.
-    user = db.session.scalars(select(User).options(joinedload(User.grants))
-                              .where(User.id == data["uid"])).unique().first()
+    user = db.session.scalars(_user_with_grants(), {"uid": data["uid"]}).unique().first()
     if user is None or user.token_version != data.get("ver"):
         raise APIError(code="TOKEN_INVALID")
     return user

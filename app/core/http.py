@@ -42,11 +42,22 @@ def _start_request() -> None:
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
+def _session_untouched() -> bool:
+    """True when this request never began a transaction nor left anything to flush (reads
+    served without the ORM, health checks): the commit would only cost its machinery."""
+    if not db.session.registry.has():
+        return True
+    session = db.session()
+    return not session.in_transaction() and not (session.new or session.dirty or session.deleted)
+
+
 def _commit_or_fail(response):
     """Commit the request's one transaction when the answer is a success; anything else rolls
     back, so an error never leaves half-written rows."""
     if response.status_code >= 400:
         db.session.rollback()
+        return response
+    if _session_untouched():
         return response
     try:
         db.session.commit()
@@ -54,6 +65,10 @@ def _commit_or_fail(response):
         db.session.rollback()
         log.info("commit conflict", extra={"request_id": g.get("request_id")})
         return envelope("CONFLICT")
+    except OperationalError as error:
+        # The server went away between the work and the commit (a restart): 503, like the
+        # same failure one statement earlier (handle_database_unavailable); nothing was written.
+        return handle_database_unavailable(error)
     except Exception:
         db.session.rollback()
         log.exception("commit failed")
