@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import SessionInterface
 
 
 def create_app(config: object | None = None) -> Flask:
@@ -11,6 +12,8 @@ def create_app(config: object | None = None) -> Flask:
     app.config.from_object(config or Config())
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+    # Bearer tokens, never cookies: no cookie session to sign and read on every request.
+    app.session_interface = NoCookieSession()
 
     from app.core.logging import configure_logging
     configure_logging(app.config["LOG_LEVEL"])
@@ -25,6 +28,14 @@ def create_app(config: object | None = None) -> Flask:
     register_blueprints(app)
     register_cli(app)
     return app
+
+
+class NoCookieSession(SessionInterface):
+    def open_session(self, app, request):
+        return None  # Flask substitutes a NullSession, which refuses writes loudly
+
+    def save_session(self, app, session, response) -> None:
+        return None
 
 
 def register_extensions(app: Flask) -> None:

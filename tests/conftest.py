@@ -123,6 +123,9 @@ def app(_app, wechat_sim):
     from app.markets.badge_cache import local_cache
 
     local_cache.clear()  # the per-worker badge cache is process-wide: no badge outlives its test
+    from app.core.auth import principal_cache
+
+    principal_cache.clear()  # ids restart per test, so a token string can recur
 
 
 @pytest.fixture

@@ -6,13 +6,17 @@ once when the user's token_version is bumped. Authorization is decided next to t
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import bindparam, event, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
 from app.extensions import db
@@ -39,8 +43,12 @@ def _user_with_grants():
 
 
 def user_from_token(token: str):
+    cached = principal_cache.get(token)
+    if cached is not None:
+        return cached.attach()
+    ttl = current_app.config["AUTH_TOKEN_TTL_SECONDS"]
     try:
-        data = _serializer().loads(token, max_age=current_app.config["AUTH_TOKEN_TTL_SECONDS"])
+        data, signed_at = _serializer().loads(token, max_age=ttl, return_timestamp=True)
     except SignatureExpired:
         raise APIError(code="TOKEN_EXPIRED")
     except BadSignature:
@@ -50,7 +58,100 @@ def user_from_token(token: str):
     user = db.session.scalars(_user_with_grants(), {"uid": data["uid"]}).unique().first()
     if user is None or user.token_version != data.get("ver"):
         raise APIError(code="TOKEN_INVALID")
+    principal_cache.put(token, user, token_expires_at=signed_at.timestamp() + ttl,
+                        seconds=current_app.config["AUTH_CACHE_SECONDS"])
     return user
+
+
+class _CachedPrincipal:
+    """A verified token's user and grants, detached, re-attached to each request's session
+    without a query (merge with load=False)."""
+
+    __slots__ = ("user", "grants", "until")
+
+    def __init__(self, user, grants, until: float) -> None:
+        self.user, self.grants, self.until = user, grants, until
+
+    def attach(self):
+        user = db.session.merge(self.user, load=False)
+        set_committed_value(user, "grants", [db.session.merge(grant, load=False) for grant in self.grants])
+        return user
+
+
+class PrincipalCache:
+    """Per-worker cache of verified tokens (QUALITY P4: authentication is most of a retried
+    check-in's cost). Bounded in size and age: an entry lives AUTH_CACHE_SECONDS at most and
+    never past the token's expiry. Any flush that changes a user or a grant in this process
+    drops that user's entries at once; other workers see a revoked role or token, a new phone
+    number, within AUTH_CACHE_SECONDS (0 turns the cache off)."""
+
+    def __init__(self, size: int = 20000) -> None:
+        self.size = size
+        self._entries: dict[str, _CachedPrincipal] = {}
+        self._by_user: dict[int, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> _CachedPrincipal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry.until <= time.time():
+            self._drop(token)
+            return None
+        return entry
+
+    def put(self, token: str, user, token_expires_at: float, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        detached_user = _detached_copy(user)
+        grants = [_detached_copy(grant) for grant in user.grants]
+        entry = _CachedPrincipal(detached_user, grants, min(time.time() + seconds, token_expires_at))
+        with self._lock:
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+                self._by_user.clear()
+            self._entries[token] = entry
+            self._by_user.setdefault(user.id, set()).add(token)
+
+    def forget_user(self, user_id: int) -> None:
+        with self._lock:
+            for token in self._by_user.pop(user_id, ()):
+                self._entries.pop(token, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._by_user.clear()
+
+    def _drop(self, token: str) -> None:
+        with self._lock:
+            self._entries.pop(token, None)
+
+
+def _detached_copy(instance):
+    """A detached copy of a loaded row: its column values only, no session, no relations."""
+    state = sa_inspect(instance)
+    copy = state.mapper.class_manager.new_instance()
+    for column in state.mapper.column_attrs:
+        if column.key in state.dict:
+            copy.__dict__[column.key] = state.dict[column.key]
+    make_transient_to_detached(copy)
+    return copy
+
+
+principal_cache = PrincipalCache()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_principals(session, flush_context) -> None:
+    """A user or grant written in this process: that user's cached tokens go at once."""
+    from app.identity.models import RoleGrant, User
+
+    for instance in list(session.dirty) + list(session.new) + list(session.deleted):
+        if isinstance(instance, User) and instance.id is not None:
+            principal_cache.forget_user(instance.id)
+        elif isinstance(instance, RoleGrant) and instance.user_id is not None:
+            principal_cache.forget_user(instance.user_id)
 
 
 def current_user(optional: bool = False):

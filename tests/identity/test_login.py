@@ -156,3 +156,23 @@ def test_token_refresh_storm_ends_with_one_fetch(app, wechat_sim):
         thread.join()
     assert errors == []
     assert wechat_sim.sim_state.token_fetches == 2
+
+
+def test_cached_principal_follows_role_and_token_changes_in_this_process(client, auth, db, regions):
+    """Within a worker a grant, a revoked role or revoked tokens take effect on the next request
+    even though the verified token is cached (other workers: within AUTH_CACHE_SECONDS)."""
+    from app.identity.models import RoleGrant, User
+    from app.identity.services import revoke_role, revoke_tokens
+
+    alice = auth.login("alice")
+    assert client.get("/api/v1/me", headers=alice.headers).get_json()["roles"] == []
+    auth.grant("alice", "regulator", "region:450400")
+    assert [r["role"] for r in client.get("/api/v1/me", headers=alice.headers).get_json()["roles"]] == ["regulator"]
+    grant = db.session.query(RoleGrant).filter_by(user_id=alice.user_id).one()
+    admin = auth.login("root", role="admin")
+    revoke_role(grant, actor=db.session.get(User, admin.user_id), actor_role="admin", reason="调岗")
+    db.session.commit()
+    assert client.get("/api/v1/me", headers=alice.headers).get_json()["roles"] == []
+    revoke_tokens(db.session.get(User, alice.user_id))
+    db.session.commit()
+    assert client.get("/api/v1/me", headers=alice.headers).status_code == 401
