@@ -13,7 +13,7 @@ from app.activities.queries import is_eligible, org_roster_ids
 from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize
-from app.core.db import insert_ignore
+from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import SHANGHAI, to_naive_utc, utcnow
 from app.extensions import db
@@ -34,10 +34,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 def get_activity(activity_id: int) -> Activity:
-    activity = db.session.get(Activity, activity_id)
-    if activity is None:
-        raise NotFound(code="ACTIVITY_NOT_FOUND")
-    return activity
+    return get_or_404(Activity, activity_id, "ACTIVITY_NOT_FOUND")
 
 
 def activity_org(activity: Activity) -> PartyOrg:

@@ -203,3 +203,13 @@ class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow,
                                                  nullable=False)
+
+
+def get_or_404(model: type, ident: Any, code: str):
+    """The row with this primary key, or 404 with the feature's own NOT_FOUND code."""
+    from app.core.errors import NotFound
+
+    row = db.session.get(model, ident)
+    if row is None:
+        raise NotFound(code=code)
+    return row

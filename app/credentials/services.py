@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from app.core.review import decision_reason, mark_reviewed
 from app.core import audit, storage
+from app.core.db import get_or_404
 from app.core.errors import APIError, NotFound
 from app.credentials import errors as _errors  # noqa: F401  registers this feature's codes
 from app.credentials.models import CREDENTIAL_KINDS, LICENCE_KIND, Credential
@@ -65,10 +66,7 @@ def list_credentials(actor, merchant_id: int) -> list[Credential]:
 
 
 def get_credential(credential_id: int) -> Credential:
-    credential = db.session.get(Credential, credential_id)
-    if credential is None:
-        raise NotFound(code="CREDENTIAL_NOT_FOUND")
-    return credential
+    return get_or_404(Credential, credential_id, "CREDENTIAL_NOT_FOUND")
 
 
 def review_credential(actor, credential_id: int, decision: str, reason: str | None) -> Credential:

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from app.core import audit
 from app.core.auth import Target, authorize, issue_token
-from app.core.errors import APIError, NotFound
+from app.core.db import get_or_404, insert_ignore
+from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
 from app.identity.models import ROLES, SCOPE_TYPES, RoleGrant, User, WechatSession
@@ -29,8 +30,6 @@ def mask_phone(phone: str | None) -> str | None:
 def find_or_create_user(openid: str, unionid: str | None = None) -> User:
     user = db.session.scalar(select(User).where(User.openid == openid))
     if user is None:
-        from app.core.db import insert_ignore
-
         # Two first logins of one person can race; the unique openid decides.
         insert_ignore(User, {"openid": openid, "unionid": unionid, "token_version": 1,
                              "created_at": utcnow(), "updated_at": utcnow()}, ["openid"])
@@ -142,7 +141,4 @@ def appoint_market_manager(actor: User, market, openid: str, reason: str | None)
 
 
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound(code="USER_NOT_FOUND")
-    return user
+    return get_or_404(User, user_id, "USER_NOT_FOUND")

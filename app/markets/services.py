@@ -11,7 +11,7 @@ from app.core import ratelimit
 from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize, has_role
-from app.core.db import insert_ignore
+from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, NotFound
 from app.core.ids import base62_token
 from app.core.time import utcnow
@@ -35,10 +35,7 @@ def market_target(market: Market) -> Target:
 
 
 def get_market(market_id: int) -> Market:
-    market = db.session.get(Market, market_id)
-    if market is None:
-        raise NotFound(code="MARKET_NOT_FOUND")
-    return market
+    return get_or_404(Market, market_id, "MARKET_NOT_FOUND")
 
 
 def create_market(actor, data: dict) -> Market:

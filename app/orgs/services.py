@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.core.review import decision_reason, mark_reviewed
 from app.core import audit
 from app.core.auth import Target, authorize
-from app.core.db import insert_ignore
+from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import utcnow
 from app.extensions import db
@@ -25,10 +25,7 @@ MAX_DEPTH = 12  # deeper than any real party hierarchy; stops a bad row from loo
 
 
 def get_org(org_id: int) -> PartyOrg:
-    org = db.session.get(PartyOrg, org_id)
-    if org is None:
-        raise NotFound(code="ORG_NOT_FOUND")
-    return org
+    return get_or_404(PartyOrg, org_id, "ORG_NOT_FOUND")
 
 
 def ancestry(org: PartyOrg) -> tuple[int, ...]:
@@ -110,10 +107,7 @@ def claim_membership(user, org: PartyOrg, data: dict) -> Membership:
 
 
 def get_membership(membership_id: int) -> Membership:
-    membership = db.session.get(Membership, membership_id)
-    if membership is None:
-        raise NotFound(code="MEMBERSHIP_NOT_FOUND")
-    return membership
+    return get_or_404(Membership, membership_id, "MEMBERSHIP_NOT_FOUND")
 
 
 def review_membership(actor, membership_id: int, decision: str, reason: str | None) -> Membership:

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from app.core.review import decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
-from app.core.errors import APIError, NotFound
+from app.core.db import get_or_404
+from app.core.errors import APIError
 from app.core.pagination import paginate
 from app.core.time import end_of_local_day_utc, local_today, utcnow
 from app.extensions import db
@@ -46,10 +47,7 @@ def template_applies(template: PledgeTemplate, region_code: str) -> bool:
 
 
 def get_template(template_id: int) -> PledgeTemplate:
-    template = db.session.get(PledgeTemplate, template_id)
-    if template is None:
-        raise NotFound(code="PLEDGE_TEMPLATE_NOT_FOUND")
-    return template
+    return get_or_404(PledgeTemplate, template_id, "PLEDGE_TEMPLATE_NOT_FOUND")
 
 
 def active_templates_stmt(region_code: str | None = None):
@@ -158,10 +156,7 @@ def update_template(actor, template_id: int, data: dict) -> PledgeTemplate:
 # -- signing -----------------------------------------------------------------------------------
 
 def get_merchant(merchant_id: int) -> Merchant:
-    merchant = db.session.get(Merchant, merchant_id)
-    if merchant is None:
-        raise NotFound(code="PLEDGE_MERCHANT_NOT_FOUND")
-    return merchant
+    return get_or_404(Merchant, merchant_id, "PLEDGE_MERCHANT_NOT_FOUND")
 
 
 def owned_merchant(user, merchant_id: int) -> Merchant:
@@ -263,10 +258,7 @@ def sign_pledge(user, merchant_id: int, data: dict, now: datetime | None = None)
 # -- review and revocation ----------------------------------------------------------------------
 
 def get_pledge(pledge_id: int) -> Pledge:
-    pledge = db.session.get(Pledge, pledge_id)
-    if pledge is None:
-        raise NotFound(code="PLEDGE_NOT_FOUND")
-    return pledge
+    return get_or_404(Pledge, pledge_id, "PLEDGE_NOT_FOUND")
 
 
 def pledge_target(pledge: Pledge) -> Target:
