@@ -15,8 +15,6 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
 CHECKS = [checks.not_a_server_error, checks.response_schema_conformance,
           checks.content_type_conformance]
 
-# binary bodies the schema does not describe, are still called; none is skipped.
-
 
 @pytest.fixture
 def admin_headers(app, auth):

@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 from flask import current_app, has_app_context
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 
 from app.core.time import utcnow
 from app.extensions import db, kv
