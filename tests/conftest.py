@@ -81,7 +81,14 @@ def _app(wechat_sim):
     yield app
     with app.app_context():
         db.session.remove()
-        db.engine.dispose()
+    from app.markets.badge_cache import close_thread_probe
+
+    close_thread_probe()
+    # Every app a test created (outage, proxy, migration checks) closes its pool now, not in
+    # the garbage collector at interpreter exit, where a rollback can no longer run.
+    for engines in list(db._app_engines.values()):
+        for engine in engines.values():
+            engine.dispose()
     if base_url.startswith("postgresql"):
         drop_postgres_schema(base_url, schema)
 

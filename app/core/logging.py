@@ -34,7 +34,11 @@ class RequestContextFilter(logging.Filter):
 
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        text = super().format(record)
+        try:
+            return redact(text)
+        except Exception:  # interpreter shutdown: the patterns are gone, drop the line's details
+            return f"{record.levelname} {record.name}: (message withheld at shutdown)"
 
 
 def configure_logging(level: str) -> None:

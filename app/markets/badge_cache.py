@@ -13,6 +13,7 @@ changes the badge without bumping the version. Redis is an accelerator: when it 
 database answers (kv degrades to the in-process store)."""
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -239,6 +240,18 @@ class _VersionProbe:
             self.fairy.invalidate()
         except Exception:
             pass
+
+
+def close_thread_probe() -> None:
+    """Return this thread's probe connection (worker or test session ending): left to the
+    garbage collector at interpreter exit, its reset would fail noisily."""
+    probe = getattr(_probe, "probe", None)
+    _probe.probe = None
+    if probe is not None:
+        probe.close()
+
+
+atexit.register(close_thread_probe)
 
 
 def current_version(token: str) -> int | None:
