@@ -27,7 +27,7 @@ class LoginResultSchema(Schema):
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
 def login(data):
-    """微信登录：code 换取本系统的登录凭证（session_key 只保存在服务端）"""
+    """微信登录：code 换取本系统的登录凭证（微信会话密钥只保存在服务端，从不返回）"""
     ratelimit.enforce("login", request.remote_addr or "-", LOGINS_PER_MINUTE_PER_ADDRESS, 60)
     user, token, ttl = services.login_with_code(data["code"])
     return {"token": token, "expires_in": ttl, "user": user}

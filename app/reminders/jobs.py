@@ -267,19 +267,11 @@ def theme_day_due(now: datetime | None = None) -> dict:
     if today.day < deadline:
         return {"due": 0, "added": 0, "note": f"not before day {deadline}"}
     start, end = _month_bounds(today)
-    try:
-        due = _branches_without("主题党日", start, end)
-    except SourceMissing as exc:
-        return _skipped("theme_day_due", exc)
-    month = f"{start:%Y-%m}"
-    added = enqueue_committing((Reminder(
-        user_id=user_id, kind="theme_day_due", subject=f"org:{org_id}", period=month,
-        template_key="branch_duty", title="本月主题党日尚未安排",
-        body=f"{org_name}本月（{start.year}年{start.month}月）的主题党日还没有安排，请尽快在小程序中发布活动并通知党员。",
-        page=f"pages/orgs/detail?id={org_id}",
-        wx_data={"thing1": f"{start.month}月主题党日", "thing2": org_name, "thing3": "尚未安排，请尽快发布活动"})
-        for org_id, org_name, user_id in due), now)
-    return {"due": len(due), "added": added}
+    return _remind_branches_without(
+        "theme_day_due", "主题党日", start, end, period=f"{start:%Y-%m}", now=now,
+        title="本月主题党日尚未安排", what=f"{start.month}月主题党日", action="尚未安排，请尽快发布活动",
+        body=lambda org_name: (f"{org_name}本月（{start.year}年{start.month}月）的主题党日还没有安排，"
+                               f"请尽快在小程序中发布活动并通知党员。"))
 
 
 def general_meeting_due(now: datetime | None = None) -> dict:
@@ -290,17 +282,26 @@ def general_meeting_due(now: datetime | None = None) -> dict:
     if today.month % 3 != 0:
         return {"due": 0, "added": 0, "note": "not the last month of the quarter"}
     start, end = _quarter_bounds(today)
+    quarter = (start.month - 1) // 3 + 1
+    return _remind_branches_without(
+        "general_meeting_due", "支部党员大会", start, end, period=f"{start.year}Q{quarter}", now=now,
+        title="本季度支部党员大会尚未召开", what=f"第{quarter}季度支部党员大会", action="尚未召开，请在本月内安排",
+        body=lambda org_name: (f"{org_name}本季度（{start.year}年第{quarter}季度）还没有召开支部党员大会，"
+                               f"请在本月内安排。"))
+
+
+def _remind_branches_without(kind: str, activity_type: str, start, end, *, period: str, now: datetime,
+                             title: str, what: str, action: str, body) -> dict:
+    """Remind the secretary of every branch with no `activity_type` scheduled in [start, end)."""
     try:
-        due = _branches_without("支部党员大会", start, end)
+        due = _branches_without(activity_type, start, end)
     except SourceMissing as exc:
-        return _skipped("general_meeting_due", exc)
-    quarter = f"{start.year}Q{(start.month - 1) // 3 + 1}"
+        return _skipped(kind, exc)
     added = enqueue_committing((Reminder(
-        user_id=user_id, kind="general_meeting_due", subject=f"org:{org_id}", period=quarter,
-        template_key="branch_duty", title="本季度支部党员大会尚未召开",
-        body=f"{org_name}本季度（{quarter[:4]}年第{quarter[-1]}季度）还没有召开支部党员大会，请在本月内安排。",
+        user_id=user_id, kind=kind, subject=f"org:{org_id}", period=period,
+        template_key="branch_duty", title=title, body=body(org_name),
         page=f"pages/orgs/detail?id={org_id}",
-        wx_data={"thing1": f"第{quarter[-1]}季度支部党员大会", "thing2": org_name, "thing3": "尚未召开，请在本月内安排"})
+        wx_data={"thing1": what, "thing2": org_name, "thing3": action})
         for org_id, org_name, user_id in due), now)
     return {"due": len(due), "added": added}
 
