@@ -178,6 +178,7 @@ def test_theme_day_reminder_from_the_fifth_when_none_is_scheduled(db, world):
     assert jobs.theme_day_due(at("2026-03-06 09:00"))["added"] == 0  # once a month
     [reminder] = _reminders(db)
     assert (reminder.user_id, reminder.period, reminder.template_key) == (world["secretary"].id, "2026-03", "branch_duty")
+    assert reminder.title == "本月主题党日尚未安排" and "2026年3月" in reminder.body
 
     _activity(db, world, "2026-04-12 09:00")
     assert jobs.theme_day_due(at("2026-04-05 09:00"))["added"] == 0  # April's is scheduled
@@ -187,6 +188,7 @@ def test_general_meeting_reminder_in_the_quarters_last_month(db, world):
     assert jobs.general_meeting_due(at("2026-02-20 09:00"))["added"] == 0  # not the last month
     assert jobs.general_meeting_due(at("2026-03-01 09:00"))["added"] == 1
     assert _reminders(db)[0].period == "2026Q1"
+    assert "2026年第1季度" in _reminders(db)[0].body
     _activity(db, world, "2026-05-20 09:00", type_="支部党员大会")
     assert jobs.general_meeting_due(at("2026-06-01 09:00"))["added"] == 0  # held this quarter
 
