@@ -133,6 +133,9 @@ def app(_app, wechat_sim):
     from app.core.auth import principal_cache
 
     principal_cache.clear()  # ids restart per test, so a token string can recur
+    from app.core.memo import clear_all
+
+    clear_all()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
 from app.core.db import insert_ignore_returning, is_postgres
 from app.core.errors import APIError
+from app.core.memo import ImmutableFacts
 from app.core.time import utcnow
 from app.extensions import db
 
@@ -210,6 +211,20 @@ def find_checkin_record(activity_id: int, user_id: int) -> CheckInRecord | None:
     return CheckInRecord(*row) if row is not None else None
 
 
+# A check-in is never updated in what a scan answers, nor deleted: once seen committed it can
+# answer every later retry of that user from memory.
+_known_checkins = ImmutableFacts(size=50_000, ttl_seconds=3600)
+
+
+def known_checkin(activity_id: int, user_id: int) -> CheckInRecord | None:
+    record = _known_checkins.get((activity_id, user_id))
+    if record is None:
+        record = find_checkin_record(activity_id, user_id)
+        if record is not None:  # read back, so committed by an earlier request
+            _known_checkins.put((activity_id, user_id), record)
+    return record
+
+
 def _insert_checkin(values: dict) -> CheckInRecord | None:
     """INSERT … ON CONFLICT DO NOTHING RETURNING the row: the new check-in, or None when this
     user already has one (a retry or a racing duplicate). A cached text() statement: the
@@ -305,7 +320,7 @@ def scan(user, activity_id: int, payload: str, place: Place,
     if scanned is not None and scanned.activity_id == activity_id:
         # A burst is mostly retries: a valid code for this activity and a check-in already
         # there answer the same at once (the row's foreign key proves the activity exists).
-        existing = find_checkin_record(activity_id, user_id)
+        existing = known_checkin(activity_id, user_id)
         if existing is not None:
             return existing, False
     activity, existing, eligible = load_for_scan(activity_id, user_id)

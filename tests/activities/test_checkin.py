@@ -270,3 +270,71 @@ def test_no_geofence_keeps_no_location(client, db, setup, clock):
     row = db.session.query(CheckIn).one()
     assert (row.lat, row.lng, row.accuracy_m, row.distance_m) == (None, None, None, None)
     assert "23.4" not in response.get_data(as_text=True)
+
+
+class _Statements:
+    """Counts the SQL statements that touch a table, on the app's engine."""
+
+    def __init__(self, engine, table: str) -> None:
+        from sqlalchemy import event
+
+        self.count, self.table, self.engine = 0, table, engine
+        self._listener = lambda conn, cursor, statement, *args: self._seen(statement)
+        event.listen(engine, "before_cursor_execute", self._listener)
+
+    def _seen(self, statement: str) -> None:
+        if self.table in statement:
+            self.count += 1
+
+    def close(self) -> None:
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._listener)
+
+
+def test_retries_are_answered_from_memory_once_the_checkin_was_seen(client, db, setup, clock):
+    _, activity, user = setup
+    payload = code_for(activity.id, clock.now())
+    first = scan(client, activity.id, user, payload)
+    assert first.status_code == 201
+    assert scan(client, activity.id, user, payload).status_code == 200  # read back: now known
+    watch = _Statements(db.engine, "activity_checkins")
+    try:
+        retries = [scan(client, activity.id, user, payload) for _ in range(3)]
+    finally:
+        watch.close()
+    assert [r.get_json()["id"] for r in retries] == [first.get_json()["id"]] * 3
+    assert watch.count == 0
+
+
+def test_a_rolled_back_checkin_is_never_remembered(client, auth, db, make_org, make_activity, member, clock):
+    """The request that loses the last place inserts, then rolls back: its retry must not find
+    a phantom check-in."""
+    org = make_org()
+    small = make_activity(org, capacity=1)
+    member("first", org)
+    member("second", org)
+    clock.set(at("2026-03-01 08:55"))
+    payload = code_for(small.id, clock.now())
+    assert scan(client, small.id, auth.login("first"), payload).status_code == 201
+    second = auth.login("second")
+    assert error_code(scan(client, small.id, second, payload)) == "CHECKIN_FULL"
+    assert error_code(scan(client, small.id, second, payload)) == "CHECKIN_FULL"
+    assert db.session.query(CheckIn).filter_by(activity_id=small.id).count() == 1
+
+
+def test_idempotent_replays_are_answered_from_memory(client, db, setup, clock):
+    _, activity, user = setup
+    payload = code_for(activity.id, clock.now())
+    headers = {**user.headers, "Idempotency-Key": "phone-retry-1"}
+    post = lambda: client.post(f"/api/v1/activities/{activity.id}/checkins",  # noqa: E731
+                               json={"payload": payload}, headers=headers)
+    first = post()
+    assert post().headers.get("Idempotent-Replayed") == "true"  # read back: now known
+    watch = _Statements(db.engine, "idempotency_keys")
+    try:
+        replays = [post() for _ in range(3)]
+    finally:
+        watch.close()
+    assert all(r.status_code == 201 and r.get_json() == first.get_json() for r in replays)
+    assert watch.count == 0
