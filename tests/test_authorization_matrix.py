@@ -1,0 +1,77 @@
+"""R7, the rest of the matrix: over the demo data, a logged-in outsider (a rider and merchant with
+no relation to any of it) calls every protected route on real objects. Nothing answers with
+their data: every answer is a refusal, except the self-service routes any user may call."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from tests.core.test_route_auth import PUBLIC, PUBLIC_PREFIXES
+
+# Routes where any logged-in user acts on their own behalf (their profile, their inbox, claiming a
+# membership or registering, reporting a problem, creating their own business entity).
+SELF_SERVICE = {
+    ("GET", "/api/v1/me"), ("POST", "/api/v1/auth/phone"), ("GET", "/api/v1/me/notifications"),
+    ("POST", "/api/v1/me/notifications/read-all"), ("GET", "/api/v1/me/subscriptions"),
+    ("POST", "/api/v1/me/subscriptions"), ("GET", "/api/v1/me/points"),
+    ("POST", "/api/v1/merchants"), ("POST", "/api/v1/orgs/<int:org_id>/memberships"),
+    ("POST", "/api/v1/orgs/<int:org_id>/riders"),
+    ("POST", "/api/v1/public/stalls/<token>/feedback"),
+    # An organisation's card (name, kind, region) is what a member looks up to claim membership.
+    ("GET", "/api/v1/orgs/<int:org_id>"),
+}
+# Lists filtered by the caller's own records or scope: they answer, with nothing in them.
+FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}
+
+
+@pytest.fixture
+def demo(app, db):
+    result = app.test_cli_runner().invoke(args=["seed", "demo"])
+    assert result.exit_code == 0, result.output
+    from app.activities.models import Activity
+    from app.credentials.models import Credential
+    from app.markets.models import Market, Merchant, Stall
+    from app.orgs.models import PartyOrg
+    from app.pledges.models import Pledge, PledgeTemplate
+
+    first = lambda model: db.session.scalar(select(model).order_by(model.id))  # noqa: E731
+    stall = first(Stall)
+    return {"market_id": first(Market).id, "merchant_id": first(Merchant).id, "token": stall.token,
+            "credential_id": first(Credential).id, "pledge_id": first(Pledge).id,
+            "template_id": first(PledgeTemplate).id, "org_id": first(PartyOrg).id,
+            "activity_id": first(Activity).id}
+
+
+def _concrete(rule: str, ids: dict) -> str:
+    def value(match):
+        name = match.group(2)
+        if name in ids:
+            return str(ids[name])
+        if name.endswith("_id"):
+            return "1"
+        return ids["token"] if name in ("token",) else "abcdefghijkl"
+    return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule)
+
+
+def test_an_outsider_gets_nothing_from_any_protected_route(app, client, auth, demo):
+    outsider = auth.login("outsider", role="rider")
+    auth.grant("outsider", "merchant")
+    leaks, checked = [], 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            key = (method, rule.rule)
+            if key in PUBLIC or key in SELF_SERVICE or (method == "GET" and rule.rule.startswith(PUBLIC_PREFIXES)):
+                continue
+            response = client.open(_concrete(rule.rule, demo), method=method, json={}, headers=outsider.headers)
+            checked += 1
+            if key in FILTERED_LISTS:
+                body = response.get_json()
+                items = body.get("items") if isinstance(body, dict) else body
+                if response.status_code != 200 or items:
+                    leaks.append((method, rule.rule, response.status_code, "listed someone else's data"))
+            elif response.status_code < 400 or response.status_code >= 500:
+                leaks.append((method, rule.rule, response.status_code))
+    assert leaks == [], leaks
+    assert checked >= 40
