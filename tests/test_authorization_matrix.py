@@ -19,6 +19,8 @@ SELF_SERVICE = {
     ("POST", "/api/v1/public/stalls/<token>/feedback"),
     # An organisation's card (name, kind, region) is what a member looks up to claim membership.
     ("GET", "/api/v1/orgs/<int:org_id>"),
+    # Without ?region= a regulator gets their own region's figures (another region: tests/stats).
+    ("GET", "/api/v1/stats/overview"),
 }
 # Lists filtered by the caller's own records or scope: they answer, with nothing in them.
 FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}
@@ -53,8 +55,23 @@ def _concrete(rule: str, ids: dict) -> str:
     return re.sub(r"<(?:(\w+):)?(\w+)>", value, rule)
 
 
-def test_an_outsider_gets_nothing_from_any_protected_route(app, client, auth, demo):
-    outsider = auth.login("outsider", role="rider")
+@pytest.mark.parametrize("elsewhere", ["rider+merchant", "manager of another market",
+                                       "regulator of another region", "secretary of another org"])
+def test_an_outsider_gets_nothing_from_any_protected_route(app, client, auth, db, demo, elsewhere):
+    from app.markets.models import Market
+    from app.orgs.models import PartyOrg
+
+    other_market = Market(name="醴陵市陶瓷市场", region_code="430281", kind="综合市场")
+    other_org = PartyOrg(name="醴陵市陶瓷市场党支部", kind="branch", sector="market", region_code="430281")
+    db.session.add_all([other_market, other_org])
+    db.session.commit()
+    role, scope = {
+        "rider+merchant": ("rider", None),
+        "manager of another market": ("market_manager", f"market:{other_market.id}"),
+        "regulator of another region": ("regulator", "region:430281"),
+        "secretary of another org": ("branch_secretary", f"org:{other_org.id}"),
+    }[elsewhere]
+    outsider = auth.login("outsider", role=role, scope=scope)
     auth.grant("outsider", "merchant")
     leaks, checked = [], 0
     for rule in app.url_map.iter_rules():
