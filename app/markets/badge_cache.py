@@ -17,13 +17,15 @@ import atexit
 import json
 import os
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
 from flask import current_app, has_app_context
-from sqlalchemy import text, update
+from sqlalchemy import event, text, update
+from sqlalchemy.orm import Session
 
 from app.core.time import utcnow
 from app.extensions import db, kv
@@ -31,20 +33,20 @@ from app.markets.models import Stall
 
 LOCAL_ENTRIES = 4096  # per worker; a badge is ~1–3 KB, so a few MB at most
 SAFETY_TTL = timedelta(minutes=10)  # bounds the harm of a change that forgot to invalidate
+VERSION_RECHECK = 0.25  # seconds a worker trusts a confirmed version before asking again
+KINDS = ("json", "html")
 REDIS_TTL_SECONDS = 24 * 3600
 BROWSER_MAX_AGE = 30  # seconds; a reissue or review shows in a consumer's browser soon after
 
 
 # -- invalidation (the only entry points other features use) ------------------------------------
 def invalidate_stall(stall_id: int) -> None:
-    db.session.execute(update(Stall).where(Stall.id == stall_id)
-                       .values(badge_version=Stall.badge_version + 1))
+    _bump(update(Stall).where(Stall.id == stall_id))
 
 
 def invalidate_merchant(merchant_id: int) -> None:
     """Every stall the business entity holds."""
-    db.session.execute(update(Stall).where(Stall.merchant_id == merchant_id)
-                       .values(badge_version=Stall.badge_version + 1))
+    _bump(update(Stall).where(Stall.merchant_id == merchant_id))
 
 
 def invalidate_owner(user_id: int) -> None:
@@ -52,8 +54,35 @@ def invalidate_owner(user_id: int) -> None:
     from app.markets.models import Merchant
 
     merchant_ids = db.session.query(Merchant.id).filter(Merchant.owner_id == user_id).scalar_subquery()
-    db.session.execute(update(Stall).where(Stall.merchant_id.in_(merchant_ids))
-                       .values(badge_version=Stall.badge_version + 1))
+    _bump(update(Stall).where(Stall.merchant_id.in_(merchant_ids)))
+
+
+def _bump(statement) -> None:
+    """Bump the version in the request's transaction; this worker forgets those stalls now and
+    again once the transaction commits (other workers see the new version at their next check,
+    within VERSION_RECHECK)."""
+    tokens = [row[0] for row in db.session.execute(
+        statement.values(badge_version=Stall.badge_version + 1).returning(Stall.token))]
+    forget_tokens(tokens)
+
+
+def forget_tokens(tokens) -> None:
+    """This worker drops these tokens' badges now and again when the transaction commits (a
+    voided token's page must stop showing the badge at once)."""
+    local_cache.forget(tokens)
+    db.session.info.setdefault("badge_tokens", set()).update(tokens)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed_changes(session) -> None:
+    tokens = session.info.pop("badge_tokens", None)
+    if tokens:
+        local_cache.forget(tokens)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_rolled_back_changes(session) -> None:
+    session.info.pop("badge_tokens", None)
 
 
 # -- loading records ------------------------------------------------------------------------------
@@ -167,27 +196,49 @@ class Entry:
 
 
 class LocalCache:
-    """A bounded LRU of the latest entry per (kind, token); thread-safe for threaded servers."""
+    """A bounded LRU of the latest entry per (kind, token); thread-safe for threaded servers.
+
+    An entry whose version was confirmed against the database less than VERSION_RECHECK ago
+    is served without asking again: a burst of scans of one sticker then costs no database
+    round trip, and a change made in another worker shows within that interval (this worker's
+    own changes are forgotten at once). Expiry moments (changes_at) are always exact."""
 
     def __init__(self, size: int = LOCAL_ENTRIES) -> None:
         self.size = size
-        self._data: OrderedDict[tuple[str, str], Entry] = OrderedDict()
+        self._data: OrderedDict[tuple[str, str], tuple[Entry, float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[str, str], version: int, now: datetime) -> Entry | None:
+    def fresh(self, key: tuple[str, str], now: datetime) -> Entry | None:
+        """The entry if its version was confirmed within VERSION_RECHECK and it has not expired."""
         with self._lock:
-            entry = self._data.get(key)
-            if entry is None or entry.version != version or now >= entry.expires_at:
+            item = self._data.get(key)
+            if item is None or now >= item[0].expires_at or time.monotonic() - item[1] >= VERSION_RECHECK:
                 return None
             self._data.move_to_end(key)
-            return entry
+            return item[0]
+
+    def get(self, key: tuple[str, str], version: int, now: datetime) -> Entry | None:
+        """The entry if it has this (just read) version and has not expired; confirms it."""
+        with self._lock:
+            item = self._data.get(key)
+            if item is None or item[0].version != version or now >= item[0].expires_at:
+                return None
+            self._data[key] = (item[0], time.monotonic())
+            self._data.move_to_end(key)
+            return item[0]
 
     def put(self, key: tuple[str, str], entry: Entry) -> None:
         with self._lock:
-            self._data[key] = entry
+            self._data[key] = (entry, time.monotonic())
             self._data.move_to_end(key)
             while len(self._data) > self.size:
                 self._data.popitem(last=False)
+
+    def forget(self, tokens) -> None:
+        with self._lock:
+            for token in tokens:
+                for kind in KINDS:
+                    self._data.pop((kind, token), None)
 
     def clear(self) -> None:
         with self._lock:
@@ -309,6 +360,9 @@ def cached(kind: str, token: str, render: Callable[[dict[str, Any]], bytes]) -> 
     now = utcnow()
     enabled = cache_enabled()
     if enabled:
+        entry = local_cache.fresh((kind, token), now)
+        if entry is not None:
+            return entry, now
         version = current_version(token)
         if version is None:
             raise StallGone(token)

@@ -62,10 +62,12 @@ class BadgeFastPath:
         entry, now = None, utcnow()
         try:
             if self._enabled():
-                version = self._version(token)
-                if version is None:
-                    return self.wsgi_app(environ, start_response)  # 404 or 410, from the views
-                entry = badge_cache.local_cache.get((kind, token), version, now)
+                entry = badge_cache.local_cache.fresh((kind, token), now)
+                if entry is None:
+                    version = self._version(token)
+                    if version is None:
+                        return self.wsgi_app(environ, start_response)  # 404 or 410, from the views
+                    entry = badge_cache.local_cache.get((kind, token), version, now)
             if entry is None:
                 entry, now = self._compute(kind, token)
         except Exception:

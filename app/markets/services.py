@@ -176,6 +176,7 @@ def reissue_token(actor, token: str) -> Stall:
     stall.token_issued_at = utcnow()
     db.session.flush()
     badge_cache.invalidate_stall(stall.id)
+    badge_cache.forget_tokens([old])
     audit.record("stall.reissue_token", "stall", stall.id, actor=actor, actor_role=role,
                  before={"token": old}, after={"token_prefix": stall.token[:4]})
     db.session.refresh(stall)

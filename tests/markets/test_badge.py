@@ -209,3 +209,27 @@ def test_fast_path_serves_the_same_bytes_and_headers_as_the_view(shop, client, c
     assert client.head(f"/api/v1/public/stalls/{token}").status_code == 200
     assert client.get("/api/v1/public/stalls/Unknown12345").status_code == 404
     assert served == [False, True, False]
+
+
+def test_a_change_made_by_another_worker_shows_within_the_recheck_interval(shop, client, clock, db, monkeypatch):
+    """This worker's own changes are forgotten at once (tests above); a change committed by
+    another worker — simulated here by writing the row and its version directly — is seen
+    once VERSION_RECHECK has passed, and not served stale beyond it."""
+    import time as real_time
+
+    from sqlalchemy import text
+
+    from app.markets import badge_cache
+
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, stalls, login, merchant_id = shop.held_stall()
+    token = stalls[0]["token"]
+    url = f"/api/v1/public/stalls/{token}"
+    assert client.get(url).get_json()["trading_rules"] is None
+    db.session.execute(text("UPDATE stalls SET trading_rules = :rules, badge_version = badge_version + 1 "
+                            "WHERE token = :token"), {"rules": '{"returns": "七日包退"}', "token": token})
+    db.session.commit()
+    assert client.get(url).get_json()["trading_rules"] is None  # confirmed < VERSION_RECHECK ago
+    later = real_time.monotonic() + badge_cache.VERSION_RECHECK + 0.01
+    monkeypatch.setattr(badge_cache.time, "monotonic", lambda: later)
+    assert client.get(url).get_json()["trading_rules"] == {"returns": "七日包退"}
