@@ -19,6 +19,8 @@ import warnings
 from pathlib import Path
 
 from PIL import Image, ImageOps
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.core.errors import APIError, register_codes
 
@@ -141,14 +143,34 @@ def _write_atomic(path: Path, image: Image.Image, quality: int) -> None:
 
 
 def store_photo(data: bytes) -> str:
-    """Sanitise and store; returns the random storage key (32 hex chars, 128 bits)."""
+    """Sanitise and store; returns the random storage key (32 hex chars, 128 bits). The files
+    belong to the current transaction: if it rolls back, they are removed (no orphans)."""
     image = sanitize_image(data)
     key = secrets.token_hex(16)
-    _write_atomic(_path(key, thumb=False), image, quality=85)
+    paths = (_path(key, thumb=False), _path(key, thumb=True))
+    _pending_files().extend(paths)
+    _write_atomic(paths[0], image, quality=85)
     thumb = image.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    _write_atomic(_path(key, thumb=True), thumb, quality=75)
+    _write_atomic(paths[1], thumb, quality=75)
     return key
+
+
+def _pending_files() -> list[Path]:
+    from app.extensions import db
+
+    return db.session.info.setdefault("written_files", [])
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_files(session) -> None:
+    session.info.pop("written_files", None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _remove_rolled_back_files(session) -> None:
+    for path in session.info.pop("written_files", ()):
+        path.unlink(missing_ok=True)
 
 
 def photo_path(key: str, thumb: bool = False) -> Path:

@@ -201,3 +201,28 @@ def test_validity_rules(shop):
     assert error_code(response) == "USCC_INVALID"
     response = shop.upload(login, merchant_id, kind="food_business", number="JY1", valid_until="2023-01-01")
     assert error_code(response) == "CREDENTIAL_VALIDITY_INVALID"
+
+
+def test_a_rolled_back_upload_leaves_no_photo_behind(shop, app, monkeypatch):
+    """The photo is written inside the request; when anything after it fails, the transaction
+    rolls back and the files go with it."""
+    from pathlib import Path
+
+    from app.core.errors import APIError
+    from app.credentials import services
+
+    market, manager, stalls, login, merchant_id = shop.held_stall()
+    photos = Path(app.config["UPLOAD_DIR"]) / "photos"
+    before = set(photos.rglob("*.jpg")) if photos.exists() else set()
+
+    def fail_after_storing(merchant_id):
+        raise APIError(code="CONFLICT")
+
+    monkeypatch.setattr(services.badge_cache, "invalidate_merchant", fail_after_storing)
+    response = shop.upload(login, merchant_id, long_term=True)
+    assert response.status_code == 409
+    after = set(photos.rglob("*.jpg")) if photos.exists() else set()
+    assert after == before
+    monkeypatch.undo()
+    assert shop.upload(login, merchant_id, long_term=True).status_code == 201
+    assert len(set(photos.rglob("*.jpg")) - before) == 2  # photo and thumbnail, kept once committed
