@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 from app.activities import queries, services
 from app.activities.models import AMENITIES
 from app.core.auth import current_user, requires
+from app.core.pagination import PageArgs, page_schema
 from miniprogram_api.common import BEARER, LocalDateTime, text
 
 blp = Blueprint("care_stations", __name__, description="暖心驿站")
@@ -36,23 +37,17 @@ class CareStationSchema(Schema):
     created_at = LocalDateTime()
 
 
-class NearbyArgs(Schema):
+class NearbyArgs(PageArgs):
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
     radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50000))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
 class NearbyStationSchema(CareStationSchema):
     distance_m = fields.Integer(required=True, metadata={"description": "距离（米）"})
 
 
-class NearbyPageSchema(Schema):
-    items = fields.List(fields.Nested(NearbyStationSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+NearbyPageSchema = page_schema(NearbyStationSchema)
 
 
 @blp.route("/care-stations", methods=["POST"])
