@@ -66,11 +66,12 @@ def _secretaries_of(org_id_column):
 
 # -- 亮照亮证: licence and permit expiry -------------------------------------------------------
 
-def credential_stage(days_left: int) -> str:
-    for limit, stage in CREDENTIAL_STAGES:
-        if days_left <= limit:
+def stage_of(left, stages) -> str:
+    """The first (limit, stage) whose limit `left` is within: which reminder of a series is due."""
+    for limit, stage in stages:
+        if left <= limit:
             return stage
-    raise ValueError(days_left)
+    raise ValueError(left)
 
 
 def credential_expiry(now: datetime | None = None) -> dict:
@@ -126,7 +127,7 @@ def credential_expiry(now: datetime | None = None) -> dict:
 def _credential_reminder(user_id: int, credential_id: int, label: str, until: date, today: date,
                          merchant_name: str) -> Reminder:
     days_left = (until - today).days
-    stage = credential_stage(days_left)
+    stage = stage_of(days_left, CREDENTIAL_STAGES)
     when = "今天是最后有效日" if days_left == 0 else f"还有 {days_left} 天到期"
     return Reminder(
         user_id=user_id, kind="credential_expiry", subject=f"credential:{credential_id}",
@@ -187,13 +188,6 @@ def pledge_renewal(now: datetime | None = None) -> dict:
 
 # -- 党员活动: activity start ---------------------------------------------------------------------
 
-def activity_stage(left: timedelta) -> str:
-    for limit, stage in ACTIVITY_STAGES:
-        if left <= limit:
-            return stage
-    raise ValueError(left)
-
-
 def activity_start(now: datetime | None = None) -> dict:
     """Activities starting within 24 h: each registrant (not on approved leave) at 24 h and 1 h."""
     now = now or utcnow()
@@ -213,7 +207,7 @@ def activity_start(now: datetime | None = None) -> dict:
 
     def reminders() -> Iterable[Reminder]:
         for activity_id, title, kind, starts_at, place, user_id in due:
-            stage = activity_stage(starts_at - now)
+            stage = stage_of(starts_at - now, ACTIVITY_STAGES)
             soon = "1 小时内开始" if stage == "h1" else "明天这个时候前开始"
             where = f"，地点：{place}" if place else ""
             yield Reminder(
