@@ -10,6 +10,9 @@ def create_app(config: object | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=None)
     app.config.from_object(config or Config())
+    from app.core.http import install_request_parsing
+
+    install_request_parsing(app)
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     # Bearer tokens, never cookies: no cookie session to sign and read on every request.
@@ -27,7 +30,19 @@ def create_app(config: object | None = None) -> Flask:
     register_http(app)
     register_blueprints(app)
     register_cli(app)
+    register_middleware(app)
     return app
+
+
+def register_middleware(app: Flask) -> None:
+    """WSGI layers, innermost first. The badge fast path answers warm badge reads before
+    Flask's request machinery (app/markets/badge_fastpath.py); the response frame goes last,
+    outermost, so its headers reach every response, the fast path's included."""
+    from app.core import frame
+    from app.markets import badge_fastpath
+
+    badge_fastpath.install(app)
+    frame.install(app)
 
 
 class NoCookieSession(SessionInterface):

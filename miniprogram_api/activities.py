@@ -1,5 +1,4 @@
 from flask import Response, url_for
-from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from app.activities import checkin as checkin_service
@@ -11,7 +10,7 @@ from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
-from miniprogram_api.common import BEARER, DecisionSchema, LocalDateTime, ReasonSchema, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
 
@@ -30,17 +29,17 @@ class ActivityCreateSchema(Schema):
     place_name = text(200, required=False, load_default=None)
     lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
     lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
-    radius_m = fields.Integer(load_default=None, validate=validate.Range(10, 50000),
+    radius_m = Int(load_default=None, validate=validate.Range(10, 50000),
                               metadata={"description": "签到范围半径（米）"})
-    capacity = fields.Integer(load_default=None, validate=validate.Range(1, 100000))
-    points = fields.Integer(load_default=0, validate=validate.Range(0, 1000), metadata={"description": "签到积分"})
+    capacity = Int(load_default=None, validate=validate.Range(1, 100000))
+    points = Int(load_default=0, validate=validate.Range(0, 1000), metadata={"description": "签到积分"})
     audience = fields.String(load_default="members", validate=validate.OneOf(list(AUDIENCES)),
                              metadata={"description": "members 本组织党员 / station_riders 本站点全体骑手"})
 
 
 class ActivitySchema(Schema):
-    id = fields.Integer(required=True)
-    org_id = fields.Integer(required=True)
+    id = Int(required=True)
+    org_id = Int(required=True)
     type = fields.String(required=True)
     title = fields.String(required=True)
     description = fields.String(allow_none=True)
@@ -51,31 +50,31 @@ class ActivitySchema(Schema):
     place_name = fields.String(allow_none=True)
     lat = fields.Float(allow_none=True)
     lng = fields.Float(allow_none=True)
-    radius_m = fields.Integer(allow_none=True)
-    capacity = fields.Integer(allow_none=True)
-    points = fields.Integer(required=True)
+    radius_m = Int(allow_none=True)
+    capacity = Int(allow_none=True)
+    points = Int(required=True)
     audience = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "scheduled / cancelled"})
     cancel_reason = fields.String(allow_none=True)
 
 
 class ActivityListArgs(PageArgs):
-    org = fields.Integer(load_default=None, metadata={"description": "党组织 id"})
+    org = Int(load_default=None, metadata={"description": "党组织 id"})
     from_ = fields.Date(load_default=None, data_key="from", metadata={"description": "开始日期（含）"})
     to = fields.Date(load_default=None, metadata={"description": "结束日期（含）"})
 
 
 class RegistrationSchema(Schema):
-    id = fields.Integer(required=True)
-    activity_id = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    id = Int(required=True)
+    activity_id = Int(required=True)
+    user_id = Int(required=True)
     created_at = LocalDateTime()
 
 
 class LeaveSchema(Schema):
-    id = fields.Integer(required=True)
-    activity_id = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    id = Int(required=True)
+    activity_id = Int(required=True)
+    user_id = Int(required=True)
     reason = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "pending / approved / rejected"})
     review_reason = fields.String(allow_none=True)
@@ -84,8 +83,8 @@ class LeaveSchema(Schema):
 
 class CheckinCodeSchema(Schema):
     payload = fields.String(required=True, metadata={"example": "c1.12.59312345.Ab3dE_9fGh1K"})
-    slot = fields.Integer(required=True)
-    expires_in = fields.Integer(required=True, metadata={"description": "距换码的秒数（上一个码仍可再用 30 秒）"})
+    slot = Int(required=True)
+    expires_in = Int(required=True, metadata={"description": "距换码的秒数（上一个码仍可再用 30 秒）"})
     png_url = fields.String(required=True)
 
 
@@ -103,19 +102,19 @@ class CheckinRequestSchema(Schema):
 
 
 class CheckinSchema(Schema):
-    id = fields.Integer(required=True)
-    activity_id = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    id = Int(required=True)
+    activity_id = Int(required=True)
+    user_id = Int(required=True)
     checked_in_at = LocalDateTime(required=True)
     method = fields.String(required=True, metadata={"description": "rotating_qr / manual"})
     status = fields.String(required=True, metadata={"description": "on_time / late"})
     distance_m = fields.Float(allow_none=True)
     location_verdict = fields.String(required=True)
-    location_flagged = fields.Boolean(attribute="flagged", required=True)
+    location_flagged = Bool(attribute="flagged", required=True)
 
 
 class ManualCheckinSchema(Schema):
-    user_id = fields.Integer(required=True)
+    user_id = Int(required=True)
     reason = text(500)
 
 
@@ -124,78 +123,78 @@ class AttendanceArgs(Schema):
 
 
 class AttendanceRowSchema(Schema):
-    user_id = fields.Integer(required=True)
+    user_id = Int(required=True)
     name = fields.String(required=True)
     phone = fields.String(allow_none=True, metadata={"description": "脱敏手机号"})
     state = fields.String(required=True, metadata={"description": "present / late / on_leave / absent"})
     state_label = fields.String(required=True)
-    registered = fields.Boolean(required=True)
+    registered = Bool(required=True)
     checked_in_at = LocalDateTime(allow_none=True)
     method = fields.String(allow_none=True)
     distance_m = fields.Float(allow_none=True)
-    location_flagged = fields.Boolean(required=True)
+    location_flagged = Bool(required=True)
     leave_status = fields.String(allow_none=True)
     leave_reason = fields.String(allow_none=True)
 
 
 class AttendanceCountsSchema(Schema):
-    expected = fields.Integer(required=True)
-    present = fields.Integer(required=True)
-    late = fields.Integer(required=True)
-    on_leave = fields.Integer(required=True)
-    absent = fields.Integer(required=True)
-    checked_in = fields.Integer(required=True)
-    registered = fields.Integer(required=True)
-    location_flagged = fields.Integer(required=True)
-    refused_scans = fields.Integer(required=True)
+    expected = Int(required=True)
+    present = Int(required=True)
+    late = Int(required=True)
+    on_leave = Int(required=True)
+    absent = Int(required=True)
+    checked_in = Int(required=True)
+    registered = Int(required=True)
+    location_flagged = Int(required=True)
+    refused_scans = Int(required=True)
 
 
 class AttendanceSchema(Schema):
-    activity_id = fields.Integer(required=True)
+    activity_id = Int(required=True)
     title = fields.String(required=True)
     counts = fields.Nested(AttendanceCountsSchema, required=True)
     rows = fields.List(fields.Nested(AttendanceRowSchema), required=True)
 
 
 class PointsAdjustSchema(Schema):
-    user_id = fields.Integer(required=True)
-    delta = fields.Integer(required=True, validate=validate.Range(-1000, 1000))
+    user_id = Int(required=True)
+    delta = Int(required=True, validate=validate.Range(-1000, 1000))
     reason = text(500)
 
 
 class PointsEntrySchema(Schema):
-    id = fields.Integer(required=True)
-    org_id = fields.Integer(allow_none=True)
-    activity_id = fields.Integer(allow_none=True)
+    id = Int(required=True)
+    org_id = Int(allow_none=True)
+    activity_id = Int(allow_none=True)
     reason = fields.String(required=True, metadata={"description": "checkin 签到 / manual 手工调整"})
-    delta = fields.Integer(required=True)
+    delta = Int(required=True)
     note = fields.String(allow_none=True)
     created_at = LocalDateTime(required=True)
 
 
 class MyPointsSchema(page_schema(PointsEntrySchema)):
-    balance = fields.Integer(required=True)
+    balance = Int(required=True)
 
 
 class LeaderboardArgs(Schema):
     period = fields.String(load_default="month", validate=validate.OneOf(["month", "all"]))
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 100))
+    limit = Int(load_default=50, validate=validate.Range(1, 100))
 
 
 class LeaderboardItemSchema(Schema):
-    rank = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    rank = Int(required=True)
+    user_id = Int(required=True)
     name = fields.String(required=True)
-    points = fields.Integer(required=True)
+    points = Int(required=True)
 
 
 class LeaderboardSchema(Schema):
-    org_id = fields.Integer(required=True)
+    org_id = Int(required=True)
     period = fields.String(required=True)
     from_ = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String(allow_none=True)
     items = fields.List(fields.Nested(LeaderboardItemSchema), required=True)
-    total = fields.Integer(required=True)
+    total = Int(required=True)
 
 
 # -- activities -------------------------------------------------------------------------------

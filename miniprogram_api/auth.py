@@ -1,6 +1,6 @@
 from flask import request
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
+from miniprogram_api.common import Blueprint, Int
 
 from app.core import ratelimit
 from app.identity import services
@@ -19,7 +19,7 @@ class LoginSchema(Schema):
 
 class LoginResultSchema(Schema):
     token = fields.String(required=True)
-    expires_in = fields.Integer(required=True, metadata={"description": "秒"})
+    expires_in = Int(required=True, metadata={"description": "秒"})
     user = fields.Nested(UserSchema, required=True)
 
 

@@ -1,11 +1,10 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.activities import queries, services
 from app.activities.models import AMENITIES
 from app.core.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
-from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
 
 blp = Blueprint("care_stations", __name__, description="暖心驿站")
 
@@ -14,7 +13,7 @@ class CareStationCreateSchema(Schema):
     name = text(100)
     address = text(200, required=False, load_default=None)
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
-    org_id = fields.Integer(load_default=None, metadata={"description": "负责的党组织（支部书记须填写）"})
+    org_id = Int(load_default=None, metadata={"description": "负责的党组织（支部书记须填写）"})
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
     hours = text(64, required=False, load_default=None, metadata={"example": "全天开放"})
@@ -24,11 +23,11 @@ class CareStationCreateSchema(Schema):
 
 
 class CareStationSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     address = fields.String(allow_none=True)
     region_code = fields.String(required=True)
-    org_id = fields.Integer(allow_none=True)
+    org_id = Int(allow_none=True)
     lat = fields.Float(required=True)
     lng = fields.Float(required=True)
     hours = fields.String(allow_none=True)
@@ -40,11 +39,11 @@ class CareStationSchema(Schema):
 class NearbyArgs(PageArgs):
     lat = fields.Float(required=True, validate=validate.Range(-90, 90))
     lng = fields.Float(required=True, validate=validate.Range(-180, 180))
-    radius_m = fields.Integer(load_default=3000, validate=validate.Range(1, 50000))
+    radius_m = Int(load_default=3000, validate=validate.Range(1, 50000))
 
 
 class NearbyStationSchema(CareStationSchema):
-    distance_m = fields.Integer(required=True, metadata={"description": "距离（米）"})
+    distance_m = Int(required=True, metadata={"description": "距离（米）"})
 
 
 NearbyPageSchema = page_schema(NearbyStationSchema)

@@ -1,6 +1,5 @@
 """Licences and permits (亮照亮证): upload with a photo, review, photos."""
 from flask import send_file
-from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
@@ -9,7 +8,7 @@ from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.credentials import services
 from app.credentials.models import CREDENTIAL_KINDS
-from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("credentials", __name__, description="亮照亮证")
 
@@ -21,7 +20,7 @@ class CredentialFormSchema(Schema):
     issuer = text(100, metadata={"description": "发证机关"})
     valid_from = fields.Date(load_default=None)
     valid_until = fields.Date(load_default=None, metadata={"description": "有效期至（长期则不填）"})
-    long_term = fields.Boolean(load_default=False, metadata={"description": "长期有效"})
+    long_term = QueryBool(load_default=False, metadata={"description": "长期有效"})
 
 
 class PhotoSchema(Schema):
@@ -29,15 +28,15 @@ class PhotoSchema(Schema):
 
 
 class CredentialSchema(Schema):
-    id = fields.Integer(required=True)
-    merchant_id = fields.Integer(required=True)
+    id = Int(required=True)
+    merchant_id = Int(required=True)
     kind = fields.String(required=True)
     label = fields.String(required=True)
     number = fields.String(required=True)
     issuer = fields.String(required=True)
     valid_from = fields.Date(allow_none=True)
     valid_until = fields.Date(allow_none=True)
-    long_term = fields.Boolean(required=True)
+    long_term = Bool(required=True)
     status = fields.String(required=True, metadata={"description": "pending | verified | rejected"})
     review_reason = fields.String(allow_none=True)
     reviewed_at = LocalDateTime(allow_none=True)
@@ -52,7 +51,7 @@ class CredentialReviewSchema(Schema):
 
 
 class PhotoArgs(Schema):
-    thumb = fields.Boolean(load_default=False)
+    thumb = QueryBool(load_default=False)
 
 
 @blp.route("/merchants/<int:merchant_id>/credentials", methods=["POST"])

@@ -1,4 +1,3 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
@@ -6,7 +5,7 @@ from app.identity.services import appoint_market_manager
 from app.markets import services
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
-from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -22,7 +21,7 @@ class MarketCreateSchema(Schema):
 
 
 class MarketSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     region_code = fields.String(required=True)
     address = fields.String(allow_none=True)
@@ -39,7 +38,7 @@ class AppointManagerSchema(Schema):
 
 
 class GrantSchema(Schema):
-    user_id = fields.Integer(required=True)
+    user_id = Int(required=True)
     role = fields.String(required=True)
     scope = fields.String(required=True)
 
@@ -86,26 +85,26 @@ class StallsCreateSchema(Schema):
 
 class BadgeStatusSchema(Schema):
     verdict = fields.String(required=True, metadata={"example": "放心摊位"})
-    version = fields.Integer(required=True)
+    version = Int(required=True)
     reasons = fields.List(fields.String(), required=True)
 
 
 class MerchantRefSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
 
 
 class PendingClaimSchema(Schema):
-    id = fields.Integer(required=True)
-    merchant_id = fields.Integer(required=True)
+    id = Int(required=True)
+    merchant_id = Int(required=True)
     created_at = LocalDateTime()
 
 
 class StallListItemSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     number = fields.String(required=True)
     token = fields.String(required=True, metadata={"description": "摊位公开码（二维码中的随机串）"})
-    market_id = fields.Integer(required=True)
+    market_id = Int(required=True)
     claim_status = fields.String(required=True, metadata={"description": "unclaimed | pending | confirmed"})
     merchant = fields.Nested(MerchantRefSchema, allow_none=True)
     pending_claim = fields.Nested(PendingClaimSchema, allow_none=True)
@@ -113,15 +112,15 @@ class StallListItemSchema(Schema):
 
 
 class StallCreatedSchema(Schema):
-    created = fields.Integer(required=True)
+    created = Int(required=True)
     items = fields.List(fields.Nested(lambda: StallBriefSchema()), required=True)
 
 
 class StallBriefSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     number = fields.String(required=True)
     token = fields.String(required=True)
-    market_id = fields.Integer(required=True)
+    market_id = Int(required=True)
 
 
 class FeedbackArgs(PageArgs):
@@ -129,7 +128,7 @@ class FeedbackArgs(PageArgs):
 
 
 class FeedbackItemSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     stall_number = fields.String(required=True)
     category = fields.String(required=True)
     text = fields.String(required=True)

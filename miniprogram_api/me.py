@@ -1,10 +1,9 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.identity import services
 from app.identity.models import ROLE_LABELS
-from miniprogram_api.common import BEARER, LocalDateTime
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
 
 blp = Blueprint("me", __name__, description="当前用户")
 
@@ -16,7 +15,7 @@ class RoleSchema(Schema):
 
 
 class UserSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     nickname = fields.String(allow_none=True)
     phone = fields.Function(lambda user: services.mask_phone(user.phone), allow_none=True,
                             metadata={"description": "脱敏手机号，如 138****8000"})

@@ -1,11 +1,10 @@
 """Business entities (经营主体): created by a merchant, who becomes its owner."""
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.markets import services
 from app.markets.models import MERCHANT_KINDS
-from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
 
 blp = Blueprint("merchants", __name__, description="经营主体")
 
@@ -22,18 +21,18 @@ class MerchantCreateSchema(Schema):
 class MerchantStallSchema(Schema):
     token = fields.String(required=True)
     number = fields.String(required=True)
-    market_id = fields.Integer(required=True)
+    market_id = Int(required=True)
     market_name = fields.String(required=True)
     claim_status = fields.String(required=True)
 
 
 class MerchantSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     kind = fields.String(required=True)
     uscc = fields.String(required=True)
     operator_name = fields.String(required=True)
-    owner_id = fields.Integer(required=True)
+    owner_id = Int(required=True)
     created_at = LocalDateTime()
     stalls = fields.Function(lambda merchant: MerchantStallSchema(many=True).dump(
         services.merchant_stalls(merchant.id)))

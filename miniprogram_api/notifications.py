@@ -1,11 +1,10 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.reminders import consents, inbox
-from miniprogram_api.common import BEARER, LocalDateTime
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
 
 blp = Blueprint("notifications", __name__, description="订阅消息授权与消息中心")
 
@@ -21,7 +20,7 @@ class SubscribeSchema(Schema):
 
 class ConsentSchema(Schema):
     template_key = fields.String(required=True)
-    remaining = fields.Integer(required=True, metadata={"description": "剩余可发送的订阅消息条数"})
+    remaining = Int(required=True, metadata={"description": "剩余可发送的订阅消息条数"})
 
 
 class LedgerSchema(Schema):
@@ -29,7 +28,7 @@ class LedgerSchema(Schema):
 
 
 class NotificationSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     kind = fields.String(required=True)
     title = fields.String(required=True)
     body = fields.String(required=True)
@@ -40,12 +39,12 @@ class NotificationSchema(Schema):
 
 
 class NotificationPageSchema(page_schema(NotificationSchema, name="NotificationListSchema")):
-    unread = fields.Integer(required=True, metadata={"description": "未读条数"})
+    unread = Int(required=True, metadata={"description": "未读条数"})
 
 
 class ReadAllSchema(Schema):
-    updated = fields.Integer(required=True)
-    unread = fields.Integer(required=True)
+    updated = Int(required=True)
+    unread = Int(required=True)
 
 
 @blp.route("/me/subscriptions", methods=["POST"])

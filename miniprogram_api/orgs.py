@@ -1,11 +1,10 @@
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
-from miniprogram_api.common import BEARER, DecisionSchema, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, text
 
 blp = Blueprint("orgs", __name__, description="党组织与党员")
 
@@ -18,22 +17,22 @@ class OrgCreateSchema(Schema):
                            metadata={"description": "market 专业市场 / rider 快递外卖骑手 / enterprise 小微企业"})
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
                                 metadata={"example": "450403"})
-    parent_id = fields.Integer(load_default=None, metadata={"description": "上级党组织"})
-    market_id = fields.Integer(load_default=None, metadata={"description": "所在专业市场"})
+    parent_id = Int(load_default=None, metadata={"description": "上级党组织"})
+    market_id = Int(load_default=None, metadata={"description": "所在专业市场"})
     station = text(100, required=False, load_default=None, metadata={"example": "万秀区美团站"})
     platform = text(32, required=False, load_default=None, metadata={"example": "美团"})
 
 
 class OrgSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     kind = fields.String(required=True)
     kind_label = fields.Function(lambda org: ORG_KINDS.get(org.kind))
     sector = fields.String(required=True)
     sector_label = fields.Function(lambda org: ORG_SECTORS.get(org.sector))
     region_code = fields.String(required=True)
-    parent_id = fields.Integer(allow_none=True)
-    market_id = fields.Integer(allow_none=True)
+    parent_id = Int(allow_none=True)
+    market_id = Int(allow_none=True)
     station = fields.String(allow_none=True)
     platform = fields.String(allow_none=True)
     created_at = LocalDateTime()
@@ -42,18 +41,18 @@ class OrgSchema(Schema):
 class MembershipClaimSchema(Schema):
     standing = fields.String(required=True, validate=validate.OneOf(list(MEMBER_STANDINGS)),
                              metadata={"description": "formal 正式党员 / probationary 预备党员"})
-    floating = fields.Boolean(load_default=False, metadata={"description": "是否流动党员"})
+    floating = Bool(load_default=False, metadata={"description": "是否流动党员"})
     home_org_name = text(100, required=False, load_default=None,
                          metadata={"description": "流动党员组织关系所在党组织"})
 
 
 class MembershipSchema(Schema):
-    id = fields.Integer(required=True)
-    org_id = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    id = Int(required=True)
+    org_id = Int(required=True)
+    user_id = Int(required=True)
     standing = fields.String(required=True)
     standing_label = fields.Function(lambda m: MEMBER_STANDINGS.get(m.standing))
-    floating = fields.Boolean(required=True)
+    floating = Bool(required=True)
     home_org_name = fields.String(allow_none=True)
     status = fields.String(required=True, metadata={"description": "pending / verified / rejected"})
     review_reason = fields.String(allow_none=True)
@@ -66,9 +65,9 @@ class MembershipListArgs(PageArgs):
 
 
 class StationRiderSchema(Schema):
-    id = fields.Integer(required=True)
-    org_id = fields.Integer(required=True)
-    user_id = fields.Integer(required=True)
+    id = Int(required=True)
+    org_id = Int(required=True)
+    user_id = Int(required=True)
     joined_at = LocalDateTime()
 
 

@@ -1,6 +1,5 @@
 """Integrity pledges (诚信经营承诺): templates, signing, review queue, review, revocation, export."""
 from flask import send_file
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
@@ -10,7 +9,7 @@ from app.core.time import utcnow
 from app.pledges import exports, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
-from miniprogram_api.common import BEARER, DecisionSchema, LocalDateTime, ReasonSchema
+from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema
 
 blp = Blueprint("pledges", __name__, description="诚信经营承诺")
 
@@ -42,14 +41,14 @@ class TemplateQuerySchema(PageArgs):
     region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
                            metadata={"description": "行政区划代码：只列出适用于该地区的模板，"
                                                     "就近优先（区县、地市、省、全国）", "example": "450403"})
-    market_id = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    market_id = Int(load_default=None, validate=validate.Range(min=1),
                                metadata={"description": "按市场所在地区筛选（代替 region）"})
 
 
 class TemplateCreateSchema(Schema):
     title = trimmed(100, metadata={"example": "诚信经营承诺书"})
     items = fields.List(trimmed(200), required=True, **COMMITMENT_ITEMS)
-    term_months = fields.Integer(load_default=12, **TERM_MONTHS)
+    term_months = Int(load_default=12, **TERM_MONTHS)
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
                                 metadata={"description": "适用地区的行政区划代码；000000 表示全国（仅系统管理员）",
                                           "example": "450000"})
@@ -58,19 +57,19 @@ class TemplateCreateSchema(Schema):
 class TemplateUpdateSchema(Schema):
     title = trimmed(100, required=False)
     items = fields.List(trimmed(200), **COMMITMENT_ITEMS)
-    term_months = fields.Integer(**TERM_MONTHS)
-    active = fields.Boolean(metadata={"description": "false 停用；已被签署过的模板修改文字会生成新版本"})
+    term_months = Int(**TERM_MONTHS)
+    active = Bool(metadata={"description": "false 停用；已被签署过的模板修改文字会生成新版本"})
 
 
 class TemplateSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     family_id = fields.String(required=True, metadata={"description": "同一模板各版本共享"})
-    version = fields.Integer(required=True)
+    version = Int(required=True)
     title = fields.String(required=True)
     items = fields.List(fields.String(), required=True)
-    term_months = fields.Integer(required=True)
+    term_months = Int(required=True)
     region_code = fields.String(allow_none=True, metadata={"description": "null 表示全国"})
-    active = fields.Boolean(required=True)
+    active = Bool(required=True)
     created_at = LocalDateTime()
     updated_at = LocalDateTime()
 
@@ -113,27 +112,27 @@ def update_template(data, template_id):
 # -- pledges -----------------------------------------------------------------------------------
 
 class SignSchema(Schema):
-    template_id = fields.Integer(required=True, validate=validate.Range(min=1))
+    template_id = Int(required=True, validate=validate.Range(min=1))
     signer_name = trimmed(64, metadata={"description": "签署人姓名（手写输入）", "example": "李小兰"})
     extra_commitments = trimmed(1000, required=False, load_default=None, allow_none=True,
                                 metadata={"description": "补充承诺（可选，经微信内容安全检测）"})
-    market_id = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    market_id = Int(load_default=None, validate=validate.Range(min=1),
                                metadata={"description": "审核市场：在多个市场有摊位时必填"})
 
 
 class PledgeSchema(Schema):
-    id = fields.Integer(required=True)
-    merchant_id = fields.Integer(required=True)
+    id = Int(required=True)
+    merchant_id = Int(required=True)
     merchant_name = fields.Function(lambda p: p.merchant.name)
-    market_id = fields.Integer(required=True)
+    market_id = Int(required=True)
     market_name = fields.Function(lambda p: p.market.name)
-    template_id = fields.Integer(required=True)
-    template_version = fields.Integer(required=True)
+    template_id = Int(required=True)
+    template_version = Int(required=True)
     title = fields.String(required=True)
     items = fields.List(fields.String(), required=True)
     extra_commitments = fields.String(allow_none=True)
     signer_name = fields.String(required=True)
-    term_months = fields.Integer(required=True)
+    term_months = Int(required=True)
     status = fields.Function(lambda p: p.status_at(utcnow()),
                              metadata={"enum": list(PLEDGE_STATUSES),
                                        "description": "approved 即生效中；过了有效期的显示 expired"})

@@ -1,23 +1,22 @@
 """Stalls: sticker codes, token reissue, claims, trading rules, the public badge and feedback."""
 from flask import Response, current_app
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.core.errors import APIError
 from app.markets import badge_cache, services
 from app.markets.models import FEEDBACK_CATEGORIES
-from miniprogram_api.common import BEARER, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, text
 from miniprogram_api.markets import FeedbackItemSchema
 
 blp = Blueprint("stalls", __name__, description="摊位、二维码与公示")
 
 
 class StallSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     number = fields.String(required=True)
     token = fields.String(required=True)
-    market_id = fields.Integer(required=True)
+    market_id = Int(required=True)
     token_issued_at = LocalDateTime(allow_none=True)
 
 
@@ -27,13 +26,13 @@ class QrArgs(Schema):
 
 
 class ClaimSchema(Schema):
-    merchant_id = fields.Integer(required=True, metadata={"description": "认领摊位的经营主体（须为本人创建）"})
+    merchant_id = Int(required=True, metadata={"description": "认领摊位的经营主体（须为本人创建）"})
 
 
 class ClaimOutSchema(Schema):
-    id = fields.Integer(required=True)
-    stall_id = fields.Integer(required=True)
-    merchant_id = fields.Integer(required=True)
+    id = Int(required=True)
+    stall_id = Int(required=True)
+    merchant_id = Int(required=True)
     status = fields.String(required=True, metadata={"description": "pending | confirmed | rejected"})
     created_at = LocalDateTime()
     reviewed_at = LocalDateTime(allow_none=True)
@@ -63,7 +62,7 @@ class FeedbackSchema(Schema):
 
 
 class FeedbackOutSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     category = fields.String(required=True)
     status = fields.String(required=True)
     created_at = LocalDateTime()
@@ -83,14 +82,14 @@ class BadgeDocumentSchema(Schema):
     issuer = fields.String(required=True)
     valid_from = fields.String(allow_none=True)
     valid_until = fields.String(allow_none=True)
-    long_term = fields.Boolean(required=True)
+    long_term = Bool(required=True)
     photo_url = fields.String(allow_none=True)
 
 
 class BadgeItemSchema(Schema):
     key = fields.String(required=True, metadata={"description": "licence | permits | pledge | party_member"})
     label = fields.String(required=True)
-    ok = fields.Boolean(required=True)
+    ok = Bool(required=True)
     reason = fields.String(allow_none=True)
     documents = fields.List(fields.Nested(BadgeDocumentSchema))
     detail = fields.Dict(allow_none=True)

@@ -1,16 +1,15 @@
 """Coverage figures for regulators (覆盖情况统计)."""
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.stats import services
-from miniprogram_api.common import BEARER, LocalDateTime
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
 
 blp = Blueprint("stats", __name__, description="统计")
 
 
 def count(description: str) -> fields.Integer:
-    return fields.Integer(required=True, metadata={"description": description})
+    return Int(required=True, metadata={"description": description})
 
 
 class TotalsSchema(Schema):
@@ -33,12 +32,12 @@ class TotalsSchema(Schema):
 class RegionRowSchema(Schema):
     code = fields.String(required=True, metadata={"description": "行政区划代码；000000 表示全国"})
     name = fields.String(required=True)
-    level = fields.Integer(required=True, metadata={"description": "0 全国，1 省，2 地市，3 区县"})
+    level = Int(required=True, metadata={"description": "0 全国，1 省，2 地市，3 区县"})
     totals = fields.Nested(TotalsSchema, required=True)
 
 
 class MarketRowSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     region_code = fields.String(required=True)
     totals = fields.Nested(TotalsSchema, required=True)

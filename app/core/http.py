@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import logging
-import re
-import uuid
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, Request, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
 
+from app.core import frame, safejson
 from app.core.auth import enforce_route_auth
 from app.core.errors import CODES, APIError
 from app.extensions import db
@@ -24,7 +24,6 @@ HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR", 429: "RATE_LIMITED",
     503: "SERVICE_UNAVAILABLE",
 }
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 def envelope(code: str, status: int | None = None, message: str | None = None, details=None):
@@ -38,8 +37,10 @@ def envelope(code: str, status: int | None = None, message: str | None = None, d
 def _start_request() -> None:
     # g outlives a request when the caller already holds an app context (tests, CLI): start clean.
     g.pop("current_user", None)
-    incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    # The server's id, given by the outermost frame (app.core.frame); a client's own id is a
+    # separate, labelled value and never lands in audit rows.
+    g.request_id = request.environ.get(frame.REQUEST_ID_KEY) or frame.new_request_id()
+    g.client_request_id = request.environ.get(frame.CLIENT_REQUEST_ID_KEY)
 
 
 def _session_untouched() -> bool:
@@ -76,11 +77,6 @@ def _commit_or_fail(response):
     return response
 
 
-def _tag_request_id(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    return response
-
-
 def _validation_details(messages) -> dict:
     return {"fields": messages} if isinstance(messages, dict) else {"fields": {"_schema": messages}}
 
@@ -107,7 +103,19 @@ def handle_http_exception(error: HTTPException):
     if status == 400 and "JSON" in (error.description or ""):
         return envelope("INVALID_JSON", 400)
     code = HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "BAD_REQUEST")
-    return envelope(code, status, details=details)
+    return _with_protocol_headers(envelope(code, status, details=details), error)
+
+
+# Headers an HTTP error carries for the client's next step (405's Allow, 429/503's Retry-After,
+# 401's WWW-Authenticate); the envelope replaces only the body.
+_PROTOCOL_HEADERS = ("allow", "retry-after", "www-authenticate", "content-range")
+
+
+def _with_protocol_headers(response, error: HTTPException):
+    for name, value in error.get_headers():
+        if name.lower() in _PROTOCOL_HEADERS:
+            response.headers[name] = value
+    return response
 
 
 def handle_validation_error(error: ValidationError):
@@ -140,6 +148,27 @@ def handle_unexpected(error: Exception):
     return envelope("INTERNAL_ERROR", 500, details={"request_id": g.get("request_id")})
 
 
+class APIRequest(Request):
+    """`request.get_json()` refuses what app.core.safejson refuses, with the envelope."""
+
+    def on_json_loading_failed(self, e):
+        if isinstance(e, safejson.RequestJSONError):
+            raise APIError(code=e.code, message=e.chinese)
+        raise APIError(code="INVALID_JSON")
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Reads with the bounded, text-checking parser; writes as Flask does."""
+
+    def loads(self, s, **kwargs):
+        return safejson.loads(s)
+
+
+def install_request_parsing(app: Flask) -> None:
+    app.request_class = APIRequest
+    app.json = SafeJSONProvider(app)
+
+
 def install_url_converters(app: Flask) -> None:
     """Before any route is added: routes bind their converters when registered."""
     app.url_map.converters["int"] = BoundedIntConverter
@@ -149,8 +178,7 @@ def init_http(app: Flask) -> None:
     """After the extensions: flask-smorest registers an HTTPException handler we replace."""
     app.before_request(_start_request)
     app.before_request(enforce_route_auth)
-    app.after_request(_commit_or_fail)
-    app.after_request(_tag_request_id)  # registered last, runs first... and on error pages too
+    app.after_request(_commit_or_fail)  # X-Request-ID and common headers: app.core.frame
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)

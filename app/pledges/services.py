@@ -58,6 +58,8 @@ def active_templates_stmt(region_code: str | None = None):
         return stmt.order_by(PledgeTemplate.region_code.is_(None).desc(), PledgeTemplate.region_code,
                              PledgeTemplate.id.desc())
     chain = region_chain(region_code)
+    if not chain:  # the national code: templates for the whole country only
+        return stmt.where(PledgeTemplate.region_code.is_(None)).order_by(PledgeTemplate.id.desc())
     nearness = case({code: rank for rank, code in enumerate(chain)},
                     value=PledgeTemplate.region_code, else_=len(chain))
     return (stmt.where(PledgeTemplate.region_code.in_(chain) | PledgeTemplate.region_code.is_(None))

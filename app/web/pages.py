@@ -28,15 +28,6 @@ def _html(body: bytes | str, status: int, max_age: int):
     return response
 
 
-@bp.record_once
-def _install_fast_path(state) -> None:
-    """Warm badge reads (JSON and this page) are answered before Flask's request machinery;
-    see app/markets/badge_fastpath.py. Misses and everything else reach the views below."""
-    from app.markets.badge_fastpath import install
-
-    install(state.app)
-
-
 @bp.get("/s/<token>")
 def stall_page(token: str):
     from app.core.errors import APIError

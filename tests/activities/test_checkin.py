@@ -226,7 +226,10 @@ def test_manual_checkin_is_audited(client, auth, db, setup, member, clock):
     assert (entry.actor_id, entry.actor_role, entry.target_type, entry.target_id) == (
         sec.user_id, "branch_secretary", "activity", str(activity.id))
     assert entry.after["user_id"] == absent.id and entry.reason == "手机没电，现场确认"
-    assert entry.request_id == "req-manual-0001"
+    # The audit row carries the server's id, never the one the client chose (that one is echoed,
+    # labelled, in X-Client-Request-ID).
+    assert entry.request_id == response.headers["X-Request-ID"] != "req-manual-0001"
+    assert response.headers["X-Client-Request-ID"] == "req-manual-0001"
     repeat = client.post(f"/api/v1/activities/{activity.id}/checkins/manual",
                          json={"user_id": absent.id, "reason": "再次"}, headers=sec.headers)
     assert repeat.status_code == 200 and repeat.get_json()["id"] == response.get_json()["id"]

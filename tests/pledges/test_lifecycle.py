@@ -106,8 +106,9 @@ def test_every_transition_legal_and_illegal(world, clock, db):
 def test_every_transition_is_audited_with_actor_role_reason_and_request(world, clock, db):
     clock.set(at("2026-03-01 09:00"))
     first = world.sign().get_json()
-    world.client.post(f"/api/v1/pledges/{first['id']}/review", json={"decision": "reject", "reason": "信息不全"},
-                      headers={**world.manager.headers, "X-Request-ID": "req-reject-0001"})
+    rejected = world.client.post(f"/api/v1/pledges/{first['id']}/review",
+                                 json={"decision": "reject", "reason": "信息不全"},
+                                 headers={**world.manager.headers, "X-Request-ID": "req-reject-0001"})
     second = world.sign().get_json()
     world.review(second["id"], "approve", reason="材料齐全")
     world.revoke(second["id"], reason="投诉属实")
@@ -122,7 +123,8 @@ def test_every_transition_is_audited_with_actor_role_reason_and_request(world, c
     reject = entries[1]
     assert reject.actor_id == world.manager.user_id and reject.actor_role == "market_manager"
     assert reject.before["status"] == "pending" and reject.after["status"] == "rejected"
-    assert reject.reason == "信息不全" and reject.request_id == "req-reject-0001"
+    assert reject.reason == "信息不全" and reject.request_id == rejected.headers["X-Request-ID"]
+    assert reject.request_id != "req-reject-0001"  # the client's id is not the audit row's
     approve, revoke = entries[3], entries[4]
     assert approve.after["status"] == "approved" and approve.after["valid_until"]
     assert approve.reason == "材料齐全"

@@ -1,0 +1,55 @@
+"""The outermost WSGI layer: what every response carries, whoever produced it.
+
+Flask views, error handlers, a failed final commit, the badge fast path (which skips Flask's
+hooks) and anything installed later all sit inside this frame, so a header added here cannot
+miss a route. It also gives each request its server-side id before anything else runs; a
+client's own X-Request-ID is kept beside it, labelled, and never becomes the audit row's id."""
+from __future__ import annotations
+
+import re
+import uuid
+
+REQUEST_ID_KEY = "xgz.request_id"
+CLIENT_REQUEST_ID_KEY = "xgz.client_request_id"
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+# Sent with every response. Add new ones here (HSTS belongs to the TLS terminator, nginx).
+COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def client_request_id(environ) -> str | None:
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    return incoming if _CLIENT_ID.match(incoming) else None
+
+
+class ResponseFrame:
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        request_id = environ[REQUEST_ID_KEY] = new_request_id()
+        client_id = environ[CLIENT_REQUEST_ID_KEY] = client_request_id(environ)
+
+        def framed_start_response(status, headers, exc_info=None):
+            present = {name.lower() for name, _ in headers}
+            headers = [(name, value) for name, value in headers
+                       if name.lower() not in ("x-request-id", "x-client-request-id")]
+            headers.append(("X-Request-ID", request_id))
+            if client_id:
+                headers.append(("X-Client-Request-ID", client_id))
+            headers.extend((name, value) for name, value in COMMON_HEADERS if name.lower() not in present)
+            return start_response(status, headers, exc_info)
+
+        return self.wsgi_app(environ, framed_start_response)
+
+
+def install(app) -> None:
+    """Last in create_app: the frame must be the outermost wrapper."""
+    if not isinstance(app.wsgi_app, ResponseFrame):
+        app.wsgi_app = ResponseFrame(app.wsgi_app)
