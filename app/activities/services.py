@@ -10,7 +10,7 @@ from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.checkin import LocationVerdict, check_window, find_checkin, record_checkin
 from app.activities.models import Activity, CareStation, LeaveRequest, PointsEntry, Registration
 from app.activities.queries import is_eligible, org_roster_ids
-from app.core.review import decision_reason, mark_reviewed
+from app.core.review import decide, decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
@@ -166,12 +166,9 @@ def review_leave(actor, leave_id: int, decision: str, reason: str | None) -> Lea
     if leave is None:
         raise NotFound(code="LEAVE_NOT_FOUND")
     role = authorize_activity_organiser(actor, get_activity(leave.activity_id))
-    if leave.status != "pending":
-        raise Conflict(code="LEAVE_ALREADY_DECIDED", details={"status": leave.status})
     reason = decision_reason(decision, reason)
-    leave.status = "approved" if decision == "approve" else "rejected"
-    mark_reviewed(leave, actor, reason)
-    db.session.flush()
+    decide(leave, actor, "pending", "approved" if decision == "approve" else "rejected", reason,
+           "LEAVE_ALREADY_DECIDED")
     audit.record(f"leave.{decision}", "leave_request", leave.id, actor=actor, actor_role=role,
                  before={"status": "pending"}, after={"status": leave.status, "user_id": leave.user_id,
                                                       "activity_id": leave.activity_id}, reason=reason)

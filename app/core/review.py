@@ -1,9 +1,18 @@
 """What every review (claims, credentials, feedback, memberships, leave, pledges) shares: a
-refusal must say why, and the record keeps who decided, when and why."""
+refusal must say why; the record keeps who decided, when and why; and a decision is a
+compare-and-set on the row, so of two reviewers deciding at once exactly one wins and the
+other gets 409 (one audit row, one notice: callers record those only after `decide` returns)."""
 from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
 
 from app.core.errors import APIError
 from app.core.time import utcnow
+from app.extensions import db
 
 REFUSALS = frozenset({"reject", "dismiss", "revoke"})
 
@@ -17,8 +26,30 @@ def decision_reason(decision: str, reason: str | None, *, required: bool = False
     return reason
 
 
-def mark_reviewed(record, actor, reason: str | None) -> None:
-    """Stamp reviewed_by_id / reviewed_at / review_reason on a reviewed row."""
-    record.reviewed_by_id = actor.id
-    record.reviewed_at = utcnow()
-    record.review_reason = reason
+def compare_and_set(record, expected, values: dict[str, Any], refusal: str) -> None:
+    """UPDATE the record's row with `values` only if it still matches `expected` (a status, a
+    set of statuses, or an SQL condition); otherwise 409 `refusal` with the status it has now.
+
+    The database decides: on PostgreSQL the second UPDATE waits for the first transaction and
+    re-reads the row; on SQLite writers are serialised. The ORM object is refreshed either way."""
+    model = type(record)
+    if isinstance(expected, str):
+        condition = model.status == expected
+    elif isinstance(expected, Iterable) and not hasattr(expected, "compile"):
+        condition = model.status.in_(list(expected))
+    else:
+        condition = expected
+    result = db.session.execute(update(model).where(model.id == record.id, condition).values(**values)
+                                .execution_options(synchronize_session=False))
+    db.session.refresh(record)
+    if result.rowcount != 1:
+        status = record.status_at(utcnow()) if hasattr(record, "status_at") else record.status
+        raise APIError(code=refusal, details={"status": status})
+
+
+def decide(record, actor, expected, new_status: str, reason: str | None, refusal: str,
+           *, now: datetime | None = None, **values: Any) -> None:
+    """A review decision: status, reviewer, time and reason in one compare-and-set."""
+    compare_and_set(record, expected, {
+        "status": new_status, "reviewed_by_id": actor.id, "reviewed_at": now or utcnow(),
+        "review_reason": reason, **values}, refusal)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from app.core.review import decision_reason, mark_reviewed
+from app.core.review import decide, decision_reason
 from app.core import audit, storage
 from app.core.db import get_or_404
 from app.core.errors import APIError, NotFound
@@ -79,12 +79,9 @@ def review_credential(actor, credential_id: int, decision: str, reason: str | No
         if exc.code == "MERCHANT_NOT_FOUND":
             raise NotFound(code="CREDENTIAL_NOT_FOUND")
         raise
-    if credential.status != "pending":
-        raise APIError(code="CREDENTIAL_ALREADY_REVIEWED", details={"status": credential.status})
     reason = decision_reason(decision, reason)
-    credential.status = "verified" if decision == "approve" else "rejected"
-    mark_reviewed(credential, actor, reason)
-    db.session.flush()
+    decide(credential, actor, "pending", "verified" if decision == "approve" else "rejected", reason,
+           "CREDENTIAL_ALREADY_REVIEWED")
     badge_cache.invalidate_merchant(merchant.id)
     audit.record(f"credential.{decision}", "credential", credential.id, actor=actor, actor_role=role,
                  before={"status": "pending"},

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, insert, select
 
 from app.core import ratelimit
-from app.core.review import decision_reason, mark_reviewed
+from app.core.review import decide, decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize, has_role
 from app.core.db import get_or_404, insert_ignore
@@ -304,13 +304,11 @@ def review_claim(actor, token: str, decision: str, reason: str | None) -> StallC
         raise APIError(code="STALL_CLAIM_NOT_PENDING")
     reason = decision_reason(decision, reason)
     before = {"status": claim.status, "merchant_id": claim.merchant_id}
-    mark_reviewed(claim, actor, reason)
     if decision == "approve":
-        claim.status = "confirmed"
+        decide(claim, actor, "pending", "confirmed", reason, "STALL_CLAIM_NOT_PENDING")
         stall.merchant_id = claim.merchant_id
     else:
-        claim.status = "rejected"
-        claim.active_stall_id = None
+        decide(claim, actor, "pending", "rejected", reason, "STALL_CLAIM_NOT_PENDING", active_stall_id=None)
     db.session.flush()
     badge_cache.invalidate_stall(stall.id)
     audit.record(f"stall_claim.{decision}", "stall_claim", claim.id, actor=actor, actor_role=role,
@@ -357,12 +355,9 @@ def review_feedback(actor, feedback_id: int, decision: str, reason: str | None) 
         raise NotFound(code="FEEDBACK_NOT_FOUND")
     stall = db.session.get(Stall, feedback.stall_id)
     role = authorize(actor, MANAGING_ROLES, market_target(stall.market))
-    if feedback.status != "open":
-        raise APIError(code="FEEDBACK_ALREADY_REVIEWED")
     reason = decision_reason(decision, reason)
-    feedback.status = "upheld" if decision == "uphold" else "dismissed"
-    mark_reviewed(feedback, actor, reason)
-    db.session.flush()
+    decide(feedback, actor, "open", "upheld" if decision == "uphold" else "dismissed", reason,
+           "FEEDBACK_ALREADY_REVIEWED")
     badge_cache.invalidate_stall(stall.id)
     audit.record(f"feedback.{decision}", "feedback", feedback.id, actor=actor, actor_role=role,
                  before={"status": "open"}, after={"status": feedback.status}, reason=reason)

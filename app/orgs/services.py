@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.core.review import decision_reason, mark_reviewed
+from app.core.review import decide, decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
@@ -122,9 +122,9 @@ def review_membership(actor, membership_id: int, decision: str, reason: str | No
         raise Conflict(code="MEMBERSHIP_ALREADY_DECIDED", details={"status": membership.status})
     before = {"status": membership.status}
     was_verified = membership.verified
-    membership.status = new_status
-    mark_reviewed(membership, actor, reason)
-    db.session.flush()
+    # Compared against the status this reviewer saw: a decision taken meanwhile by another
+    # reviewer (either way) makes this one a 409, not a silent overwrite.
+    decide(membership, actor, before["status"], new_status, reason, "MEMBERSHIP_ALREADY_DECIDED")
     if was_verified != membership.verified:
         badge_cache.invalidate_owner(membership.user_id)
     audit.record(f"membership.{decision}", "membership", membership.id, actor=actor, actor_role=role,

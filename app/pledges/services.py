@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.core.review import decision_reason
+from app.core.review import compare_and_set, decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.db import get_or_404
@@ -278,14 +278,7 @@ def _required_reason(reason: str | None) -> str:
 
 
 def _transition(pledge: Pledge, condition, values: dict[str, Any], refusal: str, now: datetime) -> None:
-    """Apply `values` only if the row still satisfies `condition`; otherwise 409 `refusal`."""
-    result = db.session.execute(update(Pledge).where(Pledge.id == pledge.id, condition)
-                                .values(updated_at=now, **values)
-                                .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        db.session.refresh(pledge)
-        raise APIError(code=refusal, details={"pledge_id": pledge.id, "status": pledge.status_at(now)})
-    db.session.refresh(pledge)
+    compare_and_set(pledge, condition, {"updated_at": now, **values}, refusal)
 
 
 def review_pledge(actor, pledge_id: int, decision: str, reason: str | None,
