@@ -5,20 +5,26 @@ The checks run from cheapest to dearest and refuse before any pixel is decoded w
   1. size (MAX_CONTENT_LENGTH refuses the request before the view; here, a per-file limit),
   2. magic bytes (JPEG or PNG only; the file name and content type are never trusted),
   3. trailing data and embedded markup (polyglots: HTML/SVG/script/ZIP riding on an image),
-  4. the header's declared size against a pixel budget (decompression bombs), via Image.open,
-     which reads only the header,
-  5. decoding (JPEG decoded at reduced scale via draft()), then re-encoding the pixels alone into
-     a fresh image, so EXIF (GPS included), ICC, comments and any payload are gone."""
+  4. the header's declared shape (decompression bombs, including the thin ones: 1 × 30,000,000
+     packs into 57 KB): each side, the aspect ratio, the pixel count, the bit depth and the
+     colour mode, read by Image.open (header only) and, for PNG, from IHDR itself,
+  5. the memory the decode will take (width × height × bytes per pixel, after JPEG's reduced-
+     scale draft()) against a per-decode budget, and at most DECODE_SLOTS decodes at once per
+     process, so a worker's peak memory is bounded whatever arrives in parallel,
+  6. decoding, shrinking at once, then re-encoding the pixels alone into a fresh image, so EXIF
+     (GPS included), ICC, comments and any payload are gone."""
 from __future__ import annotations
 
 import io
 import os
 import re
 import secrets
+import struct
+import threading
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -30,11 +36,28 @@ register_codes({
     "PHOTO_INVALID": (422, "照片已损坏或格式不正确，请重新拍摄后上传"),
     "PHOTO_TOO_MANY_PIXELS": (422, "照片分辨率过高，请压缩后重新上传"),
     "PHOTO_SUSPICIOUS": (422, "照片中含有多余的数据，请直接拍照后上传"),
+    "PHOTO_BAD_SHAPE": (422, "照片尺寸或格式异常（过窄、过长或色深过高），请直接拍照后上传"),
+    "PHOTO_BUSY": (503, "正在处理的照片较多，请稍后重新上传"),
     "PHOTO_NOT_FOUND": (404, "照片不存在"),
 })
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
 MAX_PIXELS = 30_000_000  # a 6000×5000 phone photo; a bomb declares far more
+MAX_INPUT_SIDE = 12_000  # either side of an upload
+MIN_INPUT_SIDE = 16
+MAX_ASPECT = 10  # long side / short side: panoramas and receipts pass, a 1-pixel strip does not
+# Bytes the decoder may allocate for one image (after JPEG's reduced-scale draft): a 4096 × 4096
+# RGBA PNG; a JPEG of any accepted size decodes well below it.
+DECODE_BUDGET_BYTES = 64 * 1024 * 1024
+DECODE_SLOTS = 2  # decodes at once per process; others wait up to DECODE_WAIT_SECONDS
+DECODE_WAIT_SECONDS = 10
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "RGB": 3, "YCbCr": 3, "RGBA": 4, "CMYK": 4}
+_ALLOWED_MODES = {"JPEG": {"L", "RGB", "CMYK", "YCbCr"}, "PNG": {"1", "L", "LA", "P", "RGB", "RGBA"}}
+_decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
+# PNG text chunks are decompressed by Pillow on open; keep their total small (defaults: 1 MB each,
+# 64 MB in all).
+PngImagePlugin.MAX_TEXT_CHUNK = 256 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = 1024 * 1024
 MAX_SIDE = 2048  # stored photo, long side
 THUMB_SIDE = 480  # thumbnails on the public page
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -80,8 +103,31 @@ def _check_envelope(data: bytes, kind: str) -> None:
         raise refuse("PHOTO_SUSPICIOUS")
 
 
+def _png_header_shape(data: bytes) -> tuple[int, int, int]:
+    """(width, height, bit depth) from IHDR, which the PNG format puts first."""
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        raise refuse("PHOTO_INVALID")
+    width, height, bit_depth = struct.unpack(">IIB", data[16:25])
+    return width, height, bit_depth
+
+
+def _check_shape(kind: str, width: int, height: int, mode: str, bit_depth: int = 8) -> None:
+    if width * height > MAX_PIXELS:
+        raise refuse("PHOTO_TOO_MANY_PIXELS", max_pixels=MAX_PIXELS)
+    short, long = sorted((width, height))
+    if short < MIN_INPUT_SIDE or long > MAX_INPUT_SIDE or long > short * MAX_ASPECT:
+        raise refuse("PHOTO_BAD_SHAPE", min_side=MIN_INPUT_SIDE, max_side=MAX_INPUT_SIDE, max_aspect=MAX_ASPECT)
+    if bit_depth > 8 or mode not in _ALLOWED_MODES[kind]:
+        raise refuse("PHOTO_BAD_SHAPE", mode=mode, bit_depth=bit_depth)
+
+
 def _open_header(data: bytes, kind: str) -> Image.Image:
-    """Parse the header only and enforce the pixel budget before anything is decoded."""
+    """Parse the header only and enforce the shape rules before anything is decoded."""
+    if kind == "PNG":
+        # Shape first, from the bytes themselves: Pillow is not asked to open a bomb at all
+        # (the mode is checked below, once Pillow has read it).
+        width, height, bit_depth = _png_header_shape(data)
+        _check_shape(kind, width, height, "RGB", bit_depth)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -90,10 +136,29 @@ def _open_header(data: bytes, kind: str) -> Image.Image:
         raise refuse("PHOTO_TOO_MANY_PIXELS", max_pixels=MAX_PIXELS)
     except Exception:
         raise refuse("PHOTO_INVALID")
-    width, height = image.size
-    if width < 1 or height < 1 or width * height > MAX_PIXELS:
+    try:
+        _check_shape(kind, *image.size, image.mode)
+    except APIError:
         image.close()
+        raise
+    return image
+
+
+def _decode_cost(image: Image.Image) -> int:
+    width, height = image.size
+    return width * height * _BYTES_PER_PIXEL.get(image.mode, 4)
+
+
+def _decode_small(image: Image.Image, kind: str) -> Image.Image:
+    """Decode within the budget and shrink to the stored size straight away, so the full-size
+    pixels are held once, briefly, and every later step works on the small image."""
+    if kind == "JPEG":
+        image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4, 1/8 scale when large
+    if _decode_cost(image) > DECODE_BUDGET_BYTES:
         raise refuse("PHOTO_TOO_MANY_PIXELS", max_pixels=MAX_PIXELS)
+    image.load()
+    if max(image.size) > MAX_SIDE:
+        image.thumbnail((MAX_SIDE, MAX_SIDE))  # exif survives in image.info for the transpose
     return image
 
 
@@ -102,10 +167,12 @@ def sanitize_image(data: bytes) -> Image.Image:
     kind = sniff(data)
     _check_envelope(data, kind)
     image = _open_header(data, kind)
+    # Every pixel buffer of this image lives inside one of the process's decode slots.
+    if not _decode_slots.acquire(timeout=DECODE_WAIT_SECONDS):
+        image.close()
+        raise refuse("PHOTO_BUSY")
     try:
-        if kind == "JPEG":
-            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # decode at 1/2, 1/4, 1/8 scale when large
-        image.load()
+        image = _decode_small(image, kind)
         image = ImageOps.exif_transpose(image)  # keep the photo upright once EXIF is gone
         if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
@@ -121,6 +188,8 @@ def sanitize_image(data: bytes) -> Image.Image:
         raise
     except Exception:
         raise refuse("PHOTO_INVALID")
+    finally:
+        _decode_slots.release()
 
 
 def upload_root() -> Path:
