@@ -81,11 +81,12 @@ def test_each_shape_is_refused_through_the_upload_route_and_nothing_is_kept(shop
 
     photo, code = SHAPES()[label]
     market, manager, stalls, login, merchant_id = shop.held_stall()
+    photos = Path(app.config["UPLOAD_DIR"]) / "photos"
+    files_before = set(photos.rglob("*"))
     response = shop.upload(login, merchant_id, photo=photo, filename="x.png", content_type="image/png")
     assert response.status_code == 422 and error_code(response) == code, response.get_json()
     assert db.session.query(Credential).count() == 0
-    photos = Path(app.config["UPLOAD_DIR"]) / "photos"
-    assert not photos.exists() or not any(p.is_file() for p in photos.rglob("*"))
+    assert set(photos.rglob("*")) == files_before
 
 
 def test_the_largest_accepted_images_still_pass(shop):
