@@ -58,6 +58,9 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import api, db, kv, migrate
 
     db.init_app(app)
+    from app.core import content
+
+    content.install()  # public text is content-checked before any flush (R12)
     migrate.init_app(app, db, directory=str(_project_dir() / "migrations"), render_as_batch=True,
                      compare_type=True)
     kv.init_app(app)

@@ -4,7 +4,7 @@ from app.core.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
-from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
 
 blp = Blueprint("orgs", __name__, description="党组织与党员")
 
@@ -119,6 +119,16 @@ def list_memberships(args, org_id):
 def review_membership(data, membership_id):
     """审核党员身份：approve 认定 / reject 驳回（须填原因；记入审计日志）"""
     return services.review_membership(current_user(), membership_id, data["decision"], data["reason"])
+
+
+@blp.route("/memberships/<int:membership_id>/revoke", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, MembershipSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def revoke_membership(data, membership_id):
+    """撤销已认定的党员身份（转出、不再是党员等；须填原因；记入审计日志，公示页随即更新）"""
+    return services.revoke_membership(current_user(), membership_id, data["reason"])
 
 
 @blp.route("/orgs/<int:org_id>/riders", methods=["POST"])

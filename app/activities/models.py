@@ -8,6 +8,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
                         UniqueConstraint, event)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
 from app.extensions import db
@@ -31,13 +32,13 @@ class Activity(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id"), nullable=False)
     type: Mapped[str] = mapped_column(String(16), nullable=False)
-    title: Mapped[str] = mapped_column(String(100), nullable=False)
-    description: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
+    description: Mapped[str | None] = mapped_column(Text, info=public_text(PROFILE))
     starts_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     ends_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     checkin_opens_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     checkin_closes_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
-    place_name: Mapped[str | None] = mapped_column(String(200))
+    place_name: Mapped[str | None] = mapped_column(String(200), info=public_text(PROFILE))
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     radius_m: Mapped[int | None] = mapped_column(Integer)
@@ -46,7 +47,7 @@ class Activity(TimestampMixin, db.Model):
     audience: Mapped[str] = mapped_column(String(16), nullable=False, default="members")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="scheduled")
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
-    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (
@@ -82,11 +83,11 @@ class LeaveRequest(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
-    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    reason: Mapped[str] = mapped_column(Text, nullable=False, info=public_text(COMMENT))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     __table_args__ = (UniqueConstraint("activity_id", "user_id", name="uq_activity_leave_requests_activity_user"),)
 
@@ -114,7 +115,7 @@ class CheckIn(db.Model):
     location_verdict: Mapped[str] = mapped_column(String(16), nullable=False)
     flagged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    manual_reason: Mapped[str | None] = mapped_column(Text)
+    manual_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     __table_args__ = (UniqueConstraint("activity_id", "user_id", name="uq_activity_checkins_activity_user"),)
 
@@ -147,9 +148,9 @@ class PointsEntry(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"))
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
-    reason: Mapped[str] = mapped_column(String(16), nullable=False)  # checkin / manual
+    reason: Mapped[str] = mapped_column(String(16), nullable=False, info=public_text(COMMENT))  # checkin / manual
     delta: Mapped[int] = mapped_column(Integer, nullable=False)
-    note: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
@@ -175,14 +176,14 @@ class CareStation(TimestampMixin, db.Model):
     __tablename__ = "care_stations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
-    address: Mapped[str | None] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
+    address: Mapped[str | None] = mapped_column(String(200), info=public_text(PROFILE))
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), nullable=False, index=True)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"))
     lat: Mapped[float] = mapped_column(Float, nullable=False)
     lng: Mapped[float] = mapped_column(Float, nullable=False)
-    hours: Mapped[str | None] = mapped_column(String(64))
-    amenities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    hours: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
+    amenities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list, info=public_text(PROFILE))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (Index("ix_care_stations_lat_lng", "lat", "lng"),)

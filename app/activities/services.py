@@ -21,7 +21,6 @@ from app.identity.services import get_user
 from app.markets.regions import Region, region_covers
 from app.orgs.models import PartyOrg
 from app.orgs.services import ancestry, authorize_organiser, get_org, org_target
-from app.wechat.client import ensure_text_safe
 
 CHECKIN_OPENS_BEFORE = timedelta(minutes=30)
 
@@ -65,8 +64,6 @@ def create_activity(actor, org: PartyOrg, data: dict) -> Activity:
         raise APIError(code="ACTIVITY_PLACE_INCOMPLETE")
     if data.get("audience") == "station_riders" and org.sector != "rider":
         raise APIError(code="ACTIVITY_AUDIENCE_INVALID")
-    ensure_text_safe(data["title"], actor.openid, scene=1, field="title")
-    ensure_text_safe(data.get("description"), actor.openid, scene=1, field="description")
     activity = Activity(
         org_id=org.id, type=data["type"], title=data["title"], description=data.get("description"),
         starts_at=starts, ends_at=ends, checkin_opens_at=opens, checkin_closes_at=closes,

@@ -43,6 +43,9 @@ def insert_ignore(model: type, values: dict[str, Any] | list[dict[str, Any]],
     rows = values if isinstance(values, list) else [values]
     if not rows:
         return 0
+    from app.core import content
+
+    content.check_rows(db.session(), model, rows)  # the prepared path bypasses the ORM's events
     if len(rows) == 1:
         prepared = _prepared_insert(model.__table__, rows[0], index_elements)
         if prepared is not None:

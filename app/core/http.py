@@ -62,6 +62,8 @@ def _commit_or_fail(response):
         return response
     try:
         db.session.commit()
+    except APIError as error:  # a refusal raised while flushing (the content gate)
+        return handle_api_error(error)
     except IntegrityError:
         db.session.rollback()
         log.info("commit conflict", extra={"request_id": g.get("request_id")})

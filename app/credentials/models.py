@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.extensions import db
 
@@ -33,8 +34,8 @@ class Credential(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     merchant_id: Mapped[int] = mapped_column(ForeignKey("merchants.id"), nullable=False)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
-    number: Mapped[str] = mapped_column(String(64), nullable=False)
-    issuer: Mapped[str] = mapped_column(String(100), nullable=False)
+    number: Mapped[str] = mapped_column(String(64), nullable=False, info=public_text(PROFILE))
+    issuer: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
     valid_from: Mapped[date | None] = mapped_column(Date)
     # Last local day in force; NULL together with long_term=True means 长期.
     valid_until: Mapped[date | None] = mapped_column(Date, index=True)
@@ -45,7 +46,7 @@ class Credential(TimestampMixin, db.Model):
     submitted_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     __table_args__ = (Index("ix_credentials_merchant_status", "merchant_id", "status"),)
 

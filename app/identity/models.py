@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.content import PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
 from app.extensions import db
@@ -24,8 +25,8 @@ class User(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     openid: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     unionid: Mapped[str | None] = mapped_column(String(64), index=True)
-    nickname: Mapped[str | None] = mapped_column(String(64))
-    real_name: Mapped[str | None] = mapped_column(String(64))
+    nickname: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
+    real_name: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
     # Full number stays server-side; responses show mask_phone(phone).
     phone: Mapped[str | None] = mapped_column(String(20))
     # Bumped to revoke every token issued before (logout everywhere, role removal).

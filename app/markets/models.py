@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
 from app.extensions import db
@@ -28,9 +29,9 @@ class Market(TimestampMixin, db.Model):
     __tablename__ = "markets"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), nullable=False, index=True)
-    address: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(200), info=public_text(PROFILE))
     kind: Mapped[str] = mapped_column(String(16), nullable=False, default="综合市场")
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
@@ -46,10 +47,10 @@ class Merchant(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     uscc: Mapped[str] = mapped_column(String(18), nullable=False, index=True)  # 统一社会信用代码
-    operator_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    operator_name: Mapped[str] = mapped_column(String(64), nullable=False, info=public_text(PROFILE))
 
 
 class Stall(TimestampMixin, db.Model):
@@ -57,7 +58,7 @@ class Stall(TimestampMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     market_id: Mapped[int] = mapped_column(ForeignKey("markets.id"), nullable=False, index=True)
-    number: Mapped[str] = mapped_column(String(32), nullable=False)
+    number: Mapped[str] = mapped_column(String(32), nullable=False, info=public_text(PROFILE))
     # Public token on the sticker: random base62, 10–32 chars (fits a wxacode scene).
     token: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
     # Set when a claim is confirmed; the stall's badge shows this entity's records.
@@ -66,7 +67,7 @@ class Stall(TimestampMixin, db.Model):
     badge_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
     token_issued_at: Mapped[datetime | None] = mapped_column(DateTime)
     # 亮规则: {"returns": str, "pricing": str, "weighing": str}, shown with the badge.
-    trading_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    trading_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=public_text(PROFILE))
 
     market: Mapped[Market] = relationship(back_populates="stalls", lazy="joined")
 
@@ -89,7 +90,7 @@ class StallClaim(TimestampMixin, db.Model):
     requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
 
 class VoidedStallToken(db.Model):
@@ -124,11 +125,11 @@ class Feedback(db.Model):
     stall_id: Mapped[int] = mapped_column(ForeignKey("stalls.id"), nullable=False)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     category: Mapped[str] = mapped_column(String(16), nullable=False)
-    text: Mapped[str] = mapped_column(Text, nullable=False)
+    text: Mapped[str] = mapped_column(Text, nullable=False, info=public_text(COMMENT))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     __table_args__ = (Index("ix_stall_feedback_stall_status", "stall_id", "status", "reviewed_at"),)

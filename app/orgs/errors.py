@@ -9,7 +9,7 @@ register_codes({
     "ORG_NOT_RIDER_STATION": (422, "该党组织不是骑手站点党组织，无法以骑手身份加入"),
     "MEMBERSHIP_NOT_FOUND": (404, "党员身份申请不存在"),
     "MEMBERSHIP_EXISTS": (409, "您已提交过该党组织的党员身份申请"),
-    "MEMBERSHIP_ALREADY_DECIDED": (409, "该申请已被审核（可能是其他审核人刚刚处理），请刷新后查看"),
+    "MEMBERSHIP_ALREADY_DECIDED": (409, "该党员身份申请已不在可操作的状态（可能是其他审核人刚刚处理），请刷新后查看"),
     "HOME_ORG_REQUIRED": (422, "流动党员请填写组织关系所在的党组织"),
     "REASON_REQUIRED": (422, "驳回时请填写原因"),
 })

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
 from app.extensions import db
@@ -26,15 +27,15 @@ class PartyOrg(TimestampMixin, db.Model):
     __tablename__ = "party_orgs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
     sector: Mapped[str] = mapped_column(String(16), nullable=False)
     region_code: Mapped[str] = mapped_column(ForeignKey("regions.code"), nullable=False, index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"), index=True)
     market_id: Mapped[int | None] = mapped_column(ForeignKey("markets.id"), index=True)
     # Rider branches belong to a delivery station of a platform (e.g. 万秀区美团站, 美团).
-    station: Mapped[str | None] = mapped_column(String(100))
-    platform: Mapped[str | None] = mapped_column(String(32))
+    station: Mapped[str | None] = mapped_column(String(100), info=public_text(PROFILE))
+    platform: Mapped[str | None] = mapped_column(String(32), info=public_text(PROFILE))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
@@ -50,11 +51,11 @@ class Membership(TimestampMixin, db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     standing: Mapped[str] = mapped_column(String(16), nullable=False)
     floating: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
-    home_org_name: Mapped[str | None] = mapped_column(String(100))
+    home_org_name: Mapped[str | None] = mapped_column(String(100), info=public_text(PROFILE))
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     __table_args__ = (
         UniqueConstraint("org_id", "user_id", name="uq_party_memberships_org_user"),

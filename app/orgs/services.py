@@ -111,25 +111,32 @@ def get_membership(membership_id: int) -> Membership:
 
 
 def review_membership(actor, membership_id: int, decision: str, reason: str | None) -> Membership:
-    """Verify or reject a claim (a verified member can later be rejected too, e.g. after a
-    transfer). Audited; the member's stalls' badges follow at once."""
+    """Verify or reject a pending claim. Audited; the member's stalls' badges follow at once.
+    A decided claim is not reviewed again: a verified member who leaves (a transfer) is revoked
+    (`revoke_membership`), so two reviewers of one pending claim cannot both win."""
+    new_status = "verified" if decision == "approve" else "rejected"
+    return _decide_membership(actor, membership_id, "pending", new_status, f"membership.{decision}",
+                              decision_reason(decision, reason))
+
+
+def revoke_membership(actor, membership_id: int, reason: str | None) -> Membership:
+    """Take a verified member's standing off (transferred out, ceased to be a member)."""
+    return _decide_membership(actor, membership_id, "verified", "rejected", "membership.revoke",
+                              decision_reason("revoke", reason, required=True))
+
+
+def _decide_membership(actor, membership_id: int, expected: str, new_status: str, action: str,
+                       reason: str | None) -> Membership:
     membership = get_membership(membership_id)
     org = get_org(membership.org_id)
     role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
-    new_status = "verified" if decision == "approve" else "rejected"
-    reason = decision_reason(decision, reason)
-    if membership.status == new_status:
-        raise Conflict(code="MEMBERSHIP_ALREADY_DECIDED", details={"status": membership.status})
     before = {"status": membership.status}
-    was_verified = membership.verified
-    # Compared against the status this reviewer saw: a decision taken meanwhile by another
-    # reviewer (either way) makes this one a 409, not a silent overwrite.
-    decide(membership, actor, before["status"], new_status, reason, "MEMBERSHIP_ALREADY_DECIDED")
-    if was_verified != membership.verified:
+    decide(membership, actor, expected, new_status, reason, "MEMBERSHIP_ALREADY_DECIDED")
+    if expected == "verified" or membership.verified:
         badge_cache.invalidate_owner(membership.user_id)
-    audit.record(f"membership.{decision}", "membership", membership.id, actor=actor, actor_role=role,
-                 before=before, after={"status": new_status, "org_id": org.id,
-                                       "user_id": membership.user_id}, reason=reason)
+    audit.record(action, "membership", membership.id, actor=actor, actor_role=role, before=before,
+                 after={"status": new_status, "org_id": org.id, "user_id": membership.user_id},
+                 reason=reason)
     return membership
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, Str
                         UniqueConstraint, and_, or_, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
 from app.extensions import db
@@ -48,8 +49,8 @@ class PledgeTemplate(TimestampMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[str] = mapped_column(String(16), nullable=False, default=new_family_id, index=True)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-    title: Mapped[str] = mapped_column(String(100), nullable=False)
-    items: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    title: Mapped[str] = mapped_column(String(100), nullable=False, info=public_text(PROFILE))
+    items: Mapped[list[str]] = mapped_column(JSON, nullable=False, info=public_text(PROFILE))
     term_months: Mapped[int] = mapped_column(Integer, nullable=False, default=DEFAULT_TERM_MONTHS)
     # NULL = national (全国); otherwise the region whose regulators keep it.
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
@@ -73,19 +74,19 @@ class Pledge(TimestampMixin, db.Model):
     title: Mapped[str] = mapped_column(String(100), nullable=False)
     items: Mapped[list[str]] = mapped_column(JSON, nullable=False)
     term_months: Mapped[int] = mapped_column(Integer, nullable=False)
-    extra_commitments: Mapped[str | None] = mapped_column(Text)
-    signer_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    extra_commitments: Mapped[str | None] = mapped_column(Text, info=public_text(PROFILE))
+    signer_name: Mapped[str] = mapped_column(String(64), nullable=False, info=public_text(PROFILE))
     signed_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
 
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    review_reason: Mapped[str | None] = mapped_column(Text)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
     valid_from: Mapped[datetime | None] = mapped_column(DateTime)
     valid_until: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    revoke_reason: Mapped[str | None] = mapped_column(Text)
+    revoke_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
     merchant: Mapped[Merchant] = relationship(lazy="selectin")
     market: Mapped[Market] = relationship(lazy="selectin")

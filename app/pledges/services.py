@@ -27,7 +27,6 @@ from app.markets.regions import Region, region_covers
 from app.markets.services import get_market, market_target
 from app.pledges import errors  # noqa: F401  (registers the codes)
 from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, status_clause
-from app.wechat.client import ensure_text_safe
 
 NATIONAL = "000000"
 REVIEWER_ROLES = ("market_manager", "regulator")
@@ -234,8 +233,7 @@ def sign_pledge(user, merchant_id: int, data: dict, now: datetime | None = None)
     if current is not None:
         raise APIError(code="PLEDGE_ALREADY_ACTIVE",
                        details={"pledge_id": current.id, "status": current.status_at(now)})
-    extra = (data.get("extra_commitments") or "").strip() or None
-    ensure_text_safe(extra, user.openid, scene=1, field="extra_commitments")
+    extra = (data.get("extra_commitments") or "").strip() or None  # content-checked at flush
 
     _record_expiries(merchant.id, now, user)
     pledge = Pledge(merchant_id=merchant.id, market_id=market.id, template_id=template.id,

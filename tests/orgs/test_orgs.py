@@ -157,8 +157,12 @@ def test_verified_operator_shows_party_member_and_badge_versions_bump(client, au
     db.session.expire_all()
     assert party_member_operator(owner.id) == {"org": "东中市场党支部"}
     assert db.session.get(Stall, stall.id).badge_version == version + 1
-    client.post(f"/api/v1/memberships/{membership.id}/review", json={"decision": "reject", "reason": "组织关系已转出"},
-                headers=sec.headers)
+    again = client.post(f"/api/v1/memberships/{membership.id}/review",
+                        json={"decision": "reject", "reason": "组织关系已转出"}, headers=sec.headers)
+    assert again.status_code == 409  # a decided claim is not reviewed twice: it is revoked
+    revoked = client.post(f"/api/v1/memberships/{membership.id}/revoke", json={"reason": "组织关系已转出"},
+                          headers=sec.headers)
+    assert revoked.status_code == 200 and revoked.get_json()["status"] == "rejected"
     db.session.expire_all()
     assert party_member_operator(owner.id) is None
     assert db.session.get(Stall, stall.id).badge_version == version + 2
