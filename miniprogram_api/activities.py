@@ -3,14 +3,15 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from app.activities import checkin as checkin_service
 from app.activities import queries, services
-from app.activities.export import attendance_xlsx
+from app.activities.export import attendance_filename, attendance_xlsx
 from app.activities.models import ACTIVITY_TYPES, AUDIENCES
 from app.core.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
-from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
+from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text,
+                                    xlsx_doc, xlsx_download)
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
 
@@ -322,7 +323,9 @@ def manual_check_in(data, activity_id):
 @blp.route("/activities/<int:activity_id>/attendance", methods=["GET"])
 @blp.arguments(AttendanceArgs, location="query")
 @blp.response(200, AttendanceSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": {"description": "签到情况；format=xlsx 时为 Excel 签到表",
+                                             "content": {"application/json": {"schema": AttendanceSchema},
+                                                         **xlsx_doc("")["content"]}}})
 @requires(*ORGANISERS)
 def attendance(args, activity_id):
     """签到情况：按时、迟到、请假、缺席（format=xlsx 导出签到表；手机号脱敏）"""
@@ -330,11 +333,8 @@ def attendance(args, activity_id):
     services.authorize_activity_organiser(current_user(), activity)
     sheet = queries.attendance(activity)
     if args["format"] == "xlsx":
-        response = Response(attendance_xlsx(sheet),
-                            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-        response.headers["Content-Disposition"] = f'attachment; filename="attendance-{activity.id}.xlsx"'
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        org = services.activity_org(activity)
+        return xlsx_download(attendance_xlsx(activity, org.name, sheet), attendance_filename(activity))
     return sheet
 
 

@@ -17,6 +17,24 @@ from app.core.errors import APIError
 from app.core.time import to_local
 
 BEARER = [{"bearerAuth": []}]
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_download(data: bytes, filename: str):
+    """An xlsx attachment named in Chinese (RFC 6266 filename*, with an ASCII fallback);
+    never cached: exports hold personal data."""
+    import io
+
+    from flask import send_file
+
+    response = send_file(io.BytesIO(data), mimetype=XLSX, as_attachment=True, download_name=filename)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def xlsx_doc(description: str) -> dict:
+    """The OpenAPI entry of an xlsx answer."""
+    return {"description": description, "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}
 INT32_MAX = 2**31 - 1
 
 

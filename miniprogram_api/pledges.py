@@ -1,19 +1,17 @@
 """Integrity pledges (诚信经营承诺): templates, signing, review queue, review, revocation, export."""
-from flask import send_file
 from marshmallow import Schema, fields, validate
 
 from app.core.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
-from app.core.time import utcnow
+from app.core.time import to_local, utcnow
 from app.pledges import exports, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
-from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema
+from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
+                                    xlsx_doc, xlsx_download)
 
 blp = Blueprint("pledges", __name__, description="诚信经营承诺")
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class Trimmed(fields.String):
@@ -224,12 +222,9 @@ def market_pledges(args, market_id):
 
 @blp.route("/markets/<int:market_id>/pledges.xlsx", methods=["GET"])
 @blp.arguments(ExportQuerySchema, location="query")
-@blp.doc(security=BEARER, responses={"200": {
-    "description": "Excel 表格（签署人全名；不含手机号）",
-    "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
+@blp.doc(security=BEARER, responses={"200": xlsx_doc("Excel 表格（签署人全名；不含手机号）")})
 @requires("market_manager", "regulator")
 def export_market_pledges(args, market_id):
     """导出市场的承诺台账（xlsx）"""
-    market, stream = exports.market_pledges_xlsx(current_user(), market_id, args["status"])
-    return send_file(stream, mimetype=XLSX, as_attachment=True,
-                     download_name=f"pledges-market-{market.id}.xlsx")
+    market, data = exports.market_pledges_xlsx(current_user(), market_id, args["status"])
+    return xlsx_download(data, f"诚信经营承诺台账-{market.name}-{to_local(utcnow()):%Y%m%d}.xlsx")

@@ -241,3 +241,17 @@ def at(value: str) -> datetime:
     from app.core.time import SHANGHAI, to_naive_utc
 
     return to_naive_utc(datetime.fromisoformat(value).replace(tzinfo=SHANGHAI))
+
+
+def xlsx_table(data: bytes):
+    """(heading lines, header, rows, worksheet) of an export made by app.core.xlsx: the header is
+    the row just above the frozen pane."""
+    import io
+
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(data)).active
+    header_row = ws[ws.freeze_panes].row - 1
+    rows = list(ws.iter_rows(values_only=True))
+    heading = [r[0] for r in rows[:header_row - 1]]
+    return heading, rows[header_row - 1], rows[header_row:], ws

@@ -4,15 +4,13 @@ Managers see signers' full names (they reviewed them); phone numbers are never e
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
-from io import BytesIO
+from datetime import date, datetime
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import select
 
 from app.core.auth import authorize
 from app.core.time import to_local, utcnow
+from app.core.xlsx import Sheet
 from app.extensions import db
 from app.markets.models import Market, Stall
 from app.markets.services import get_market, market_target
@@ -25,18 +23,15 @@ COLUMNS = (
     ("承诺书", 20), ("版本", 6), ("状态", 8), ("提交时间", 18), ("审核时间", 18), ("生效日期", 12),
     ("有效期至", 12), ("审核意见", 24), ("撤销时间", 18), ("撤销原因", 24), ("补充承诺", 40),
 )
-# A cell starting with one of these would be read as a formula by spreadsheet programs.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+def _local_date(value: datetime | None) -> date | None:
+    return to_local(value).date() if value else None
 
 
-def _local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return to_local(value).strftime(fmt) if value else ""
+def _last_day(valid_until: datetime | None) -> date | None:
+    last = last_local_day(valid_until)
+    return date.fromisoformat(last) if last else None
 
 
 def _stall_numbers(market_id: int, merchant_ids: set[int]) -> dict[int, str]:
@@ -50,32 +45,22 @@ def _stall_numbers(market_id: int, merchant_ids: set[int]) -> dict[int, str]:
 
 
 def market_pledges_xlsx(actor, market_id: int, status: str | None,
-                        now: datetime | None = None) -> tuple[Market, BytesIO]:
+                        now: datetime | None = None) -> tuple[Market, bytes]:
     now = now or utcnow()
     market = get_market(market_id)
     authorize(actor, REVIEWER_ROLES, market_target(market))
     pledges = list(db.session.scalars(market_pledges_stmt(market.id, status, now)))
     stalls = _stall_numbers(market.id, {p.merchant_id for p in pledges}) if pledges else {}
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "诚信经营承诺"
-    sheet.append([name for name, _ in COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, (_, width) in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[sheet.cell(row=1, column=index).column_letter].width = width
-    sheet.freeze_panes = "A2"
+    heading = [f"{market.name} 诚信经营承诺台账",
+               f"导出时间：{to_local(now):%Y-%m-%d %H:%M}    状态：{STATUS_LABELS.get(status, '全部') if status else '全部'}"
+               f"    共 {len(pledges)} 份"]
+    table = Sheet("诚信经营承诺", COLUMNS, heading=heading)
     for pledge in pledges:
-        sheet.append([safe_cell(value) for value in (
+        table.add((
             pledge.id, pledge.merchant.name, pledge.merchant.uscc, stalls.get(pledge.merchant_id, ""),
             pledge.signer_name, pledge.title, pledge.template_version,
-            STATUS_LABELS[pledge.status_at(now)], _local(pledge.created_at), _local(pledge.reviewed_at),
-            _local(pledge.valid_from, "%Y-%m-%d"), last_local_day(pledge.valid_until) or "",
-            pledge.review_reason or "", _local(pledge.revoked_at), pledge.revoke_reason or "",
-            pledge.extra_commitments or "",
-        )])
-    stream = BytesIO()
-    book.save(stream)
-    stream.seek(0)
-    return market, stream
+            STATUS_LABELS[pledge.status_at(now)], pledge.created_at, pledge.reviewed_at,
+            _local_date(pledge.valid_from), _last_day(pledge.valid_until), pledge.review_reason,
+            pledge.revoked_at, pledge.revoke_reason, pledge.extra_commitments,
+        ))
+    return market, table.to_bytes()

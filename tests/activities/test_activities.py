@@ -1,12 +1,13 @@
 """Scheduling, listing, registration, leave, cancellation and attendance of activities."""
 import io
+from datetime import datetime
 
 import pytest
 
 from app.activities.checkin import make_payload, slot_of
 from app.activities.models import Activity
 from app.core.audit import AuditEntry
-from tests.conftest import at, error_code
+from tests.conftest import at, error_code, xlsx_table
 
 BODY = {"type": "主题党日", "title": "三月主题党日：学习诚信经营", "description": "学习《小个专党建工作指引》",
         "starts_at": "2026-03-10T09:00:00", "ends_at": "2026-03-10T11:00:00", "points": 5}
@@ -176,16 +177,21 @@ def test_attendance_xlsx_lists_the_right_people_in_the_right_columns(client, sec
     response = client.get(f"/api/v1/activities/{attended.id}/attendance?format=xlsx", headers=secretary.headers)
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    ws = load_workbook(io.BytesIO(response.data)).active
-    rows = list(ws.iter_rows(min_row=3, values_only=True))
-    assert rows[0] == ("序号", "姓名", "手机号", "状态", "签到时间", "签到方式", "位置存疑", "请假事由")
-    people = [(r[1], r[2], r[3], r[4], r[5], r[7]) for r in rows[1:]]
+    heading, header, rows, ws = xlsx_table(response.data)
+    # A 三会一课 record: what, of which type, who organised it, when and where.
+    assert heading[0] == f"{attended.title}（签到表）"
+    assert attended.type in heading[1] and "组织：" in heading[1]
+    assert heading[2].startswith("时间：2026-03-10 09:00") and "地点：" in heading[2]
+    assert header == ("序号", "姓名", "手机号", "状态", "签到时间", "签到方式", "位置存疑", "请假事由")
+    people = [(r[1], r[2], r[3], r[4], r[5], r[7]) for r in rows]
     assert people == [
-        ("张三", "138****8000", "按时签到", "2026-03-10 08:50:00", "扫码签到", None),
-        ("李四", None, "迟到", "2026-03-10 09:25:00", "扫码签到", None),
+        ("张三", "138****8000", "按时签到", datetime(2026, 3, 10, 8, 50), "扫码签到", None),
+        ("李四", None, "迟到", datetime(2026, 3, 10, 9, 25), "扫码签到", None),
         ("王五", None, "请假", None, None, "住院"),
         ("赵六", None, "缺席", None, None, None),
     ]
+    assert ws.auto_filter.ref and ws.freeze_panes
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
     assert b"13800138000" not in response.data
 
 

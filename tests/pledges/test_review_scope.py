@@ -1,9 +1,8 @@
 """Who may review, revoke, list and export: role and scope (R7)."""
-from io import BytesIO
+from datetime import datetime
 
-from openpyxl import load_workbook
 
-from tests.conftest import at, error_code
+from tests.conftest import at, error_code, xlsx_table
 from tests.pledges.factories import make_merchant, make_stall
 
 
@@ -93,12 +92,13 @@ def test_xlsx_export_has_full_signer_names_and_no_phone(world, db, clock):
                                 headers=world.manager.headers)
     assert response.status_code == 200
     assert response.mimetype == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    sheet = load_workbook(BytesIO(response.data)).active
-    rows = list(sheet.iter_rows(values_only=True))
-    header, row = rows[0], rows[1]
-    assert len(rows) == 2
-    record = dict(zip(header, row))
+    heading, header, rows, sheet = xlsx_table(response.data)
+    assert len(rows) == 1 and "诚信经营承诺台账" in heading[0]
+    record = dict(zip(header, rows[0]))
     assert record["签署人"] == "李小兰" and record["摊位号"] == "A-01"
-    assert record["状态"] == "生效中" and record["有效期至"] == "2027-03-01"
-    assert record["补充承诺"].startswith("'=")  # never a live formula
+    assert record["状态"] == "生效中" and record["有效期至"] == datetime(2027, 3, 1)
+    # Shown as typed, never a live formula: a text cell with Excel's quote prefix.
+    extra = sheet.cell(row=sheet.max_row, column=header.index("补充承诺") + 1)
+    assert extra.value == '=HYPERLINK("x")' and extra.data_type == "s" and extra.quotePrefix
     assert not any("1380013" in str(value) for r in rows for value in r if value is not None)
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]
