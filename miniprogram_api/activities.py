@@ -94,7 +94,9 @@ class CheckinRequestSchema(Schema):
     lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
     lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
     accuracy = fields.Float(load_default=None, validate=validate.Range(0, 100000),
-                            metadata={"description": "定位精度（米）"})
+                            metadata={"description": "定位精度（米，即 wx.getLocation 返回的 accuracy）。"
+                                                     "误差超过 500 米的定位无法证明身在现场，签到被拒绝"
+                                                     "（CHECKIN_ACCURACY_TOO_POOR）"})
 
     @validates_schema
     def both_coordinates(self, data, **kwargs):
@@ -184,9 +186,11 @@ class LeaderboardArgs(Schema):
 
 class LeaderboardItemSchema(Schema):
     rank = Int(required=True)
-    user_id = Int(required=True)
-    name = fields.String(required=True)
+    user_id = Int(allow_none=True, metadata={"description": "仅组织者可见（以及本人）"})
+    name = fields.String(required=True, metadata={"description": "组织者看到全名；其他人看到脱敏姓名（王*军），"
+                                                                 "除非本人选择公开"})
     points = Int(required=True)
+    is_me = Bool(required=True)
 
 
 class LeaderboardSchema(Schema):
@@ -196,6 +200,7 @@ class LeaderboardSchema(Schema):
     to = fields.String(allow_none=True)
     items = fields.List(fields.Nested(LeaderboardItemSchema), required=True)
     total = Int(required=True)
+    me = fields.Nested(LeaderboardItemSchema, allow_none=True, metadata={"description": "我的名次"})
 
 
 # -- activities -------------------------------------------------------------------------------
@@ -366,6 +371,7 @@ def my_points(args):
 @requires()
 def leaderboard(args, org_id):
     """积分榜（本月按北京时间自然月，或累计）"""
+    user = current_user()
     org = get_org(org_id)
-    services.authorize_org_reader(current_user(), org)
-    return queries.leaderboard(org.id, args["period"], utcnow(), args["limit"])
+    full_names = services.authorize_org_reader(user, org)
+    return queries.leaderboard(org.id, args["period"], utcnow(), args["limit"], user.id, full_names)

@@ -3,7 +3,7 @@ from marshmallow import Schema, fields, validate
 from app.core.auth import current_user, requires
 from app.identity import services
 from app.identity.models import ROLE_LABELS
-from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime
 
 blp = Blueprint("me", __name__, description="当前用户")
 
@@ -17,10 +17,19 @@ class RoleSchema(Schema):
 class UserSchema(Schema):
     id = Int(required=True)
     nickname = fields.String(allow_none=True)
+    real_name = fields.String(allow_none=True)
+    show_name = Bool(required=True)
     phone = fields.Function(lambda user: services.mask_phone(user.phone), allow_none=True,
                             metadata={"description": "脱敏手机号，如 138****8000"})
     roles = fields.Function(lambda user: RoleSchema(many=True).dump(user.grants))
     created_at = LocalDateTime()
+
+
+class ProfileUpdateSchema(Schema):
+    real_name = fields.String(validate=validate.Length(min=2, max=20),
+                              metadata={"description": "真实姓名（2–20 字，经内容安全检测）", "example": "王建军"})
+    show_name = Bool(metadata={"description": "是否向组织者以外的人（如积分榜上的其他骑手、党员）显示真实姓名；"
+                                              "默认不显示，显示为 王*军"})
 
 
 class PhoneSchema(Schema):
@@ -48,6 +57,16 @@ class MeSchema(UserSchema):
 def me():
     """我的资料、角色与管辖范围、党组织关系"""
     return current_user()
+
+
+@blp.route("/me", methods=["PUT"])
+@blp.arguments(ProfileUpdateSchema)
+@blp.response(200, MeSchema)
+@blp.doc(security=BEARER)
+@requires()
+def update_me(data):
+    """修改我的资料：真实姓名、是否公开显示姓名"""
+    return services.update_profile(current_user(), data)
 
 
 @blp.route("/auth/phone", methods=["POST"])

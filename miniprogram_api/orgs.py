@@ -64,11 +64,35 @@ class MembershipListArgs(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(MEMBERSHIP_STATUSES))
 
 
-class StationRiderSchema(Schema):
+class JoinStationSchema(Schema):
+    join_code = fields.String(load_default=None, validate=validate.Length(min=4, max=16),
+                              metadata={"description": "站点党支部书记分享的加入码；不填则提交申请，待站点确认"})
+
+
+class StationJoinSchema(Schema):
+    status = fields.String(required=True, metadata={"description": "joined 已加入 / pending 已申请，待站点确认"})
+    org_id = Int(required=True)
+    joined_at = LocalDateTime(allow_none=True)
+    request_id = Int(allow_none=True, attribute="request.id")
+
+
+class JoinRequestSchema(Schema):
     id = Int(required=True)
     org_id = Int(required=True)
     user_id = Int(required=True)
-    joined_at = LocalDateTime()
+    status = fields.String(required=True, metadata={"description": "pending / approved / rejected"})
+    review_reason = fields.String(allow_none=True)
+    reviewed_at = LocalDateTime(allow_none=True)
+    created_at = LocalDateTime()
+
+
+class JoinRequestListArgs(PageArgs):
+    status = fields.String(load_default=None, validate=validate.OneOf(["pending", "approved", "rejected"]))
+
+
+class JoinCodeSchema(Schema):
+    org_id = Int(required=True, attribute="id")
+    join_code = fields.String(allow_none=True, metadata={"description": "null 表示未启用加入码（只能申请后确认）"})
 
 
 @blp.route("/orgs", methods=["POST"])
@@ -132,11 +156,63 @@ def revoke_membership(data, membership_id):
 
 
 @blp.route("/orgs/<int:org_id>/riders", methods=["POST"])
-@blp.response(201, StationRiderSchema)
-@blp.alt_response(200, schema=StationRiderSchema, description="已加入过")
+@blp.arguments(JoinStationSchema, required=False)
+@blp.response(201, StationJoinSchema)
+@blp.alt_response(200, schema=StationJoinSchema, description="已加入过，或已申请过")
+@blp.alt_response(202, schema=StationJoinSchema, description="已提交申请，待站点党支部确认")
 @blp.doc(security=BEARER)
 @requires()
-def join_station(org_id):
-    """骑手加入站点（之后可报名、签到面向全站骑手的活动）"""
-    record, created = services.join_station(current_user(), services.get_org(org_id))
-    return record, 201 if created else 200
+def join_station(data, org_id):
+    """骑手加入站点：填写加入码立即加入；不填则提交申请，由站点党支部确认后加入（之后可报名、签到面向全站骑手的活动）"""
+    outcome, created = services.join_station(current_user(), services.get_org(org_id), data.get("join_code"))
+    if outcome.status == "pending":
+        return outcome, 202 if created else 200
+    return outcome, 201 if created else 200
+
+
+@blp.route("/orgs/<int:org_id>/rider-requests", methods=["GET"])
+@blp.arguments(JoinRequestListArgs, location="query")
+@blp.response(200, page_schema(JoinRequestSchema))
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def list_rider_requests(args, org_id):
+    """待确认的骑手加入申请（最早的在前）"""
+    return services.list_join_requests(current_user(), services.get_org(org_id), args["status"],
+                                       args["page"], args["per_page"])
+
+
+@blp.route("/rider-requests/<int:request_id>/review", methods=["POST"])
+@blp.arguments(DecisionSchema)
+@blp.response(200, JoinRequestSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def review_rider_request(data, request_id):
+    """确认（approve）或拒绝（reject，须填原因）骑手加入站点的申请"""
+    return services.review_join_request(current_user(), request_id, data["decision"], data["reason"])
+
+
+@blp.route("/orgs/<int:org_id>/join-code", methods=["GET"])
+@blp.response(200, JoinCodeSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def view_join_code(org_id):
+    """查看站点当前的加入码（分享给本站骑手）"""
+    return services.view_join_code(current_user(), services.get_org(org_id))
+
+
+@blp.route("/orgs/<int:org_id>/join-code", methods=["POST"])
+@blp.response(200, JoinCodeSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def new_join_code(org_id):
+    """生成新的加入码（旧码立即失效）"""
+    return services.new_join_code(current_user(), services.get_org(org_id))
+
+
+@blp.route("/orgs/<int:org_id>/join-code", methods=["DELETE"])
+@blp.response(200, JoinCodeSchema)
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def disable_join_code(org_id):
+    """停用加入码（此后骑手只能申请、由站点确认）"""
+    return services.disable_join_code(current_user(), services.get_org(org_id))

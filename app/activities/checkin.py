@@ -16,10 +16,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
+from app.core import ratelimit
 from app.core.db import insert_ignore_returning, is_postgres
 from app.core.errors import APIError
 from app.core.memo import ImmutableFacts
@@ -32,6 +33,12 @@ PAYLOAD_VERSION = "c1"
 PAYLOAD_MAX = 64
 LATE_GRACE = timedelta(minutes=10)
 RAW_COORDINATE_RETENTION = timedelta(days=30)
+# A fix claiming worse accuracy than this proves nothing about where the phone is (a 100 km
+# "accuracy" circle contains any fence): refused, not flagged. Documented in the API.
+MAX_ACCURACY_M = 500
+# Refused scans of one activity by one user per minute; past it, scans are answered 429 before
+# any database work (an honest member with a bad fix needs a handful; successes never count).
+REFUSED_SCANS_PER_MINUTE = 12
 EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 _EPOCH = datetime(1970, 1, 1)
 
@@ -143,6 +150,9 @@ def judge_location(activity: Activity, place: Place) -> LocationVerdict:
         raise APIError(code="CHECKIN_LOCATION_REQUIRED")
     radius = float(activity.radius_m)
     accuracy = place.accuracy_m
+    if accuracy is not None and accuracy > MAX_ACCURACY_M:
+        raise APIError(code="CHECKIN_ACCURACY_TOO_POOR", details={"accuracy_m": round(accuracy),
+                                                                 "max_accuracy_m": MAX_ACCURACY_M})
     poor = accuracy is not None and accuracy > radius
     if distance <= radius:
         return LocationVerdict("poor_accuracy" if poor else "inside", distance, poor)
@@ -278,15 +288,27 @@ def record_checkin(activity: Activity, user_id: int, now: datetime, *, method: s
 def record_refusal(activity_id: int, user_id: int, code: str, now: datetime, place: Place | None,
                    distance_m: float | None = None) -> None:
     """Refused scans are kept for the organiser in a transaction of their own, since the
-    request's own transaction rolls back with the refusal."""
-    values = {"activity_id": activity_id, "user_id": user_id, "at": now, "code": code,
-              "lat": place.lat if place else None, "lng": place.lng if place else None,
+    request's own transaction rolls back with the refusal: one row per (activity, user,
+    reason), counted, with the latest time and place."""
+    latest = {"at": now, "lat": place.lat if place else None, "lng": place.lng if place else None,
               "accuracy_m": place.accuracy_m if place else None, "distance_m": distance_m}
     try:
         with db.engine.begin() as connection:
-            connection.execute(insert(CheckInRefusal).values(values))
+            upsert = _dialect_insert(connection)(CheckInRefusal).values(
+                activity_id=activity_id, user_id=user_id, code=code, count=1, **latest)
+            connection.execute(upsert.on_conflict_do_update(
+                index_elements=["activity_id", "user_id", "code"],
+                set_={"count": CheckInRefusal.__table__.c["count"] + 1, **latest}))
     except Exception:  # the log of refusals must never turn a 4xx into a 500
         current_app.logger.warning("could not record check-in refusal %s", code)
+
+
+def _dialect_insert(connection):
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert
 
 
 @functools.cache
@@ -323,6 +345,9 @@ def scan(user, activity_id: int, payload: str, place: Place,
         existing = known_checkin(activity_id, user_id)
         if existing is not None:
             return existing, False
+    # A flood of junk scans costs a counter lookup each, not a query and a stored row.
+    scanner = f"{activity_id}:{user_id}"
+    ratelimit.refuse_if_spent("scan-refusals", scanner, REFUSED_SCANS_PER_MINUTE, 60, code="CHECKIN_RATE_LIMITED")
     activity, existing, eligible = load_for_scan(activity_id, user_id)
     if not activity.has_geofence:
         place = Place(None, None, None)  # no fence to check: keep no location at all
@@ -346,6 +371,7 @@ def scan(user, activity_id: int, payload: str, place: Place,
         if refusal.code.startswith(("CHECKIN_", "ACTIVITY_")):
             # Release our write lock first (SQLite) — the refusal is written on another connection.
             db.session.rollback()
+            ratelimit.spend("scan-refusals", scanner, 60)
             distance = refusal.details.get("distance_m") if refusal.details else None
             record_refusal(activity_id, user_id, refusal.code, now, place, distance)
         raise

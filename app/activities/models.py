@@ -121,19 +121,24 @@ class CheckIn(db.Model):
 
 
 class CheckInRefusal(db.Model):
-    """A refused scan, kept for the organiser (who tried, when, why)."""
+    """Refused scans, kept for the organiser (who tried, why, how often, when last): one row per
+    (activity, user, reason) with a count, so a flood of junk scans cannot grow the table."""
 
     __tablename__ = "activity_checkin_refusals"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     activity_id: Mapped[int] = mapped_column(ForeignKey("activities.id"), nullable=False, index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
-    at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)  # the latest
     code: Mapped[str] = mapped_column(String(40), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     accuracy_m: Mapped[float | None] = mapped_column(Float)
     distance_m: Mapped[float | None] = mapped_column(Float)
+
+    __table_args__ = (UniqueConstraint("activity_id", "user_id", "code",
+                                       name="uq_activity_checkin_refusals_activity_user_code"),)
 
 
 class PointsEntry(db.Model):

@@ -13,7 +13,7 @@ from app.core.pagination import paginate
 from app.core.time import local_midnight_utc
 from app.extensions import db
 from app.identity.models import User
-from app.identity.services import mask_phone
+from app.identity.services import display_name, mask_phone, public_name
 from app.orgs.models import Membership, StationRider
 from app.orgs.queries import organised_org_ids, station_org_ids, verified_org_ids
 
@@ -58,8 +58,6 @@ def org_roster_ids(org_id: int) -> set[int]:
     return ids
 
 
-def display_name(user: User) -> str:
-    return user.real_name or user.nickname or f"用户{user.id}"
 
 
 # -- lists --------------------------------------------------------------------------------------
@@ -130,8 +128,8 @@ def attendance(activity: Activity) -> dict:
     counts.update({
         "expected": len(rows), "checked_in": len(checkins), "registered": len(registered),
         "location_flagged": sum(1 for c in checkins.values() if c.flagged),
-        "refused_scans": db.session.scalar(select(func.count()).select_from(CheckInRefusal)
-                                           .where(CheckInRefusal.activity_id == activity.id)),
+        "refused_scans": int(db.session.scalar(select(func.coalesce(func.sum(CheckInRefusal.count), 0))
+                                               .where(CheckInRefusal.activity_id == activity.id))),
     })
     return {"activity_id": activity.id, "title": activity.title, "counts": counts, "rows": rows}
 
@@ -160,8 +158,13 @@ def month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return local_midnight_utc(first), local_midnight_utc(following)
 
 
-def leaderboard(org_id: int, period: str, now: datetime, limit: int) -> dict:
-    """Members and station riders of the organisation ranked by points earned in it."""
+def leaderboard(org_id: int, period: str, now: datetime, limit: int, viewer_id: int,
+                full_names: bool) -> dict:
+    """Members and station riders of the organisation ranked by points earned in it.
+
+    Organisers (`full_names`) see who is who. Everyone else sees each person's standing (rank
+    and points) under a masked name unless that person chose to show it, their own entry in
+    full (`me`), and no user ids."""
     stmt = (select(PointsEntry.user_id, func.sum(PointsEntry.delta))
             .where(PointsEntry.org_id == org_id).group_by(PointsEntry.user_id))
     bounds = None
@@ -177,13 +180,16 @@ def leaderboard(org_id: int, period: str, now: datetime, limit: int) -> dict:
         points = totals.get(user.id, 0)
         if points != previous:
             rank, previous = position, points
-        items.append({"rank": rank, "user_id": user.id, "name": display_name(user), "points": points})
+        items.append({"rank": rank, "points": points, "is_me": user.id == viewer_id,
+                      "user_id": user.id if full_names or user.id == viewer_id else None,
+                      "name": display_name(user) if full_names else public_name(user, viewer_id)})
     from app.core.time import isoformat_local
 
     return {"org_id": org_id, "period": period,
             "from": isoformat_local(bounds[0]) if bounds else None,
             "to": isoformat_local(bounds[1]) if bounds else None,
-            "items": items[:limit], "total": len(items)}
+            "items": items[:limit], "total": len(items),
+            "me": next((item for item in items if item["is_me"]), None)}
 
 
 # -- care stations ----------------------------------------------------------------------------

@@ -224,11 +224,16 @@ def adjust_points(actor, org: PartyOrg, user_id: int, delta: int, reason: str) -
     return entry
 
 
-def authorize_org_reader(user, org: PartyOrg) -> None:
-    """Members and station riders read their organisation's leaderboard; organisers too."""
-    if user.id in org_roster_ids(org.id):
-        return
-    authorize_organiser(user, org)
+def authorize_org_reader(user, org: PartyOrg) -> bool:
+    """Members and station riders read their organisation's leaderboard; organisers too.
+    Returns whether the reader is an organiser (who sees full names)."""
+    try:
+        authorize_organiser(user, org)
+        return True
+    except APIError:
+        if user.id in org_roster_ids(org.id):
+            return False
+        raise
 
 
 # -- care stations ----------------------------------------------------------------------------

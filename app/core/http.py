@@ -85,7 +85,11 @@ def _validation_details(messages) -> dict:
 
 def handle_api_error(error: APIError):
     db.session.rollback()
-    return envelope(error.code, error.status, error.message, error.details)
+    response = envelope(error.code, error.status, error.message, error.details)
+    retry_after = (error.details or {}).get("retry_after_seconds")
+    if retry_after is not None:  # every rate-limited (or busy) answer says when to come back
+        response.headers["Retry-After"] = str(int(retry_after))
+    return response
 
 
 def handle_http_exception(error: HTTPException):

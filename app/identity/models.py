@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.content import PROFILE, public_text
@@ -29,6 +29,9 @@ class User(TimestampMixin, db.Model):
     real_name: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
     # Full number stays server-side; responses show mask_phone(phone).
     phone: Mapped[str | None] = mapped_column(String(20))
+    # Whether people who are not the user's organisers may see the real name (leaderboards);
+    # otherwise they see it masked (王*军).
+    show_name: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default=false())
     # Bumped to revoke every token issued before (logout everywhere, role removal).
     token_version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)

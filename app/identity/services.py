@@ -18,6 +18,39 @@ _PHONE = re.compile(r"^\+?\d{6,15}$")
 SELF_SERVICE_ROLES = ("merchant", "rider")
 
 
+def display_name(user) -> str:
+    """The name organisers see: the real name, else the WeChat nickname, else a neutral label."""
+    return user.real_name or user.nickname or f"用户{user.id}"
+
+
+def mask_name(name: str | None) -> str:
+    """王*军, 王*, 欧**锋: enough to recognise oneself, not to identify someone else."""
+    if not name:
+        return "匿名"
+    if len(name) <= 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def public_name(user, viewer_id: int | None) -> str:
+    """How a user appears to people who are not their organisers: their own name to
+    themselves, the real name if they chose to show it, otherwise masked."""
+    if user.id == viewer_id or (user.show_name and user.real_name):
+        return display_name(user)
+    return mask_name(user.real_name or user.nickname)
+
+
+def update_profile(user, data: dict):
+    """The user's real name (content-checked on write, as all public text) and whether others
+    may see it unmasked."""
+    if "real_name" in data:
+        user.real_name = data["real_name"]
+    if "show_name" in data:
+        user.show_name = data["show_name"]
+    db.session.flush()
+    return user
+
+
 def mask_phone(phone: str | None) -> str | None:
     """138****8000: enough for the user to recognise, useless to anyone else."""
     if not phone:

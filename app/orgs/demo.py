@@ -42,6 +42,8 @@ def seed(ctx: dict) -> None:
                          market_id=market.id if market else None)
     rider_branch = _org("万秀区快递外卖骑手党支部", kind="branch", sector="rider", parent_id=committee.id,
                         station="万秀区美团站", platform="美团")
+    if rider_branch.join_code is None:  # the demo rider station's code, for trying the join flow
+        rider_branch.join_code = "WZQS2026"
 
     secretary = find_or_create_user("demo-secretary")
     secretary.nickname = secretary.nickname or "东中市场党支部书记"

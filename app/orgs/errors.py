@@ -11,5 +11,9 @@ register_codes({
     "MEMBERSHIP_EXISTS": (409, "您已提交过该党组织的党员身份申请"),
     "MEMBERSHIP_ALREADY_DECIDED": (409, "该党员身份申请已不在可操作的状态（可能是其他审核人刚刚处理），请刷新后查看"),
     "HOME_ORG_REQUIRED": (422, "流动党员请填写组织关系所在的党组织"),
+    "JOIN_CODE_INVALID": (422, "加入码不正确：请向站点党支部书记索取最新的加入码，或不填加入码提交申请等待确认"),
+    "JOIN_CODE_RATE_LIMITED": (429, "加入码尝试次数过多，请一小时后再试，或直接提交申请等待站点确认"),
+    "STATION_JOIN_NOT_FOUND": (404, "加入站点的申请不存在"),
+    "STATION_JOIN_DECIDED": (409, "该申请已处理（可能是其他审核人刚刚处理），请刷新后查看"),
     "REASON_REQUIRED": (422, "驳回时请填写原因"),
 })

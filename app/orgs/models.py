@@ -12,7 +12,7 @@ from app.core.time import utcnow
 from app.extensions import db
 
 __all__ = [
-    "PartyOrg", "Membership", "StationRider",
+    "PartyOrg", "Membership", "StationRider", "StationJoinRequest",
     "ORG_KINDS", "ORG_SECTORS", "MEMBER_STANDINGS", "MEMBERSHIP_STATUSES",
 ]
 
@@ -36,6 +36,9 @@ class PartyOrg(TimestampMixin, db.Model):
     # Rider branches belong to a delivery station of a platform (e.g. 万秀区美团站, 美团).
     station: Mapped[str | None] = mapped_column(String(100), info=public_text(PROFILE))
     platform: Mapped[str | None] = mapped_column(String(32), info=public_text(PROFILE))
+    # A rider station's join code, shared by its secretary: a rider who has it joins at once;
+    # one who has not asks, and the secretary confirms. None: joining only by confirmation.
+    join_code: Mapped[str | None] = mapped_column(String(16))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
@@ -78,3 +81,22 @@ class StationRider(db.Model):
     joined_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
     __table_args__ = (UniqueConstraint("org_id", "user_id", name="uq_station_riders_org_user"),)
+
+
+class StationJoinRequest(TimestampMixin, db.Model):
+    """A rider asking to join a station without its join code; the station branch decides."""
+
+    __tablename__ = "station_join_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("party_orgs.id"), nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
+
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id", name="uq_station_join_requests_org_user"),
+        Index("ix_station_join_requests_org_status", "org_id", "status"),
+    )

@@ -2,9 +2,14 @@
 membership claims and their review, riders joining a station."""
 from __future__ import annotations
 
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select
 
-from app.core.review import decide, decision_reason
+from app.core.review import compare_and_set, decide, decision_reason
 from app.core import audit
 from app.core.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
@@ -15,7 +20,7 @@ from app.markets import badge_cache
 from app.markets.models import Market
 from app.markets.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes
-from app.orgs.models import Membership, PartyOrg, StationRider
+from app.orgs.models import Membership, PartyOrg, StationJoinRequest, StationRider
 
 # Roles that run an organisation's business (schedule activities, read attendance).
 ORGANISER_ROLES = ("branch_secretary", "market_manager", "regulator")
@@ -150,16 +155,125 @@ def list_memberships(actor, org: PartyOrg, status: str | None, page: int, per_pa
     return paginate(stmt.order_by(Membership.id), page, per_page)
 
 
-def join_station(user, org: PartyOrg) -> tuple[StationRider, bool]:
-    """A rider joins the audience of a rider organisation's station (open rider activities).
-    Returns the record and whether it is new."""
+# -- riders joining a station ---------------------------------------------------------------------
+# Joining makes a rider part of the station's audience (its open activities, its leaderboard):
+# the station's branch confirms each rider, or shares a join code that lets riders in at once.
+JOIN_CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I/L to misread
+JOIN_CODE_LENGTH = 8
+JOIN_CODE_TRIES_PER_HOUR = 10
+
+
+@dataclass
+class StationJoin:
+    status: str  # joined / pending
+    org_id: int
+    joined_at: datetime | None = None
+    request: StationJoinRequest | None = None
+
+
+def join_station(user, org: PartyOrg, join_code: str | None) -> tuple[StationJoin, bool]:
+    """A rider joins a station with its join code, or asks to join without it. Returns the
+    outcome and whether anything new was recorded."""
     from app.identity.services import ensure_self_service_role
 
     if org.sector != "rider":
         raise APIError(code="ORG_NOT_RIDER_STATION")
+    rider = _station_rider(org.id, user.id)
+    if rider is not None:
+        return StationJoin("joined", org.id, rider.joined_at), False
     ensure_self_service_role(user, "rider")
-    inserted = insert_ignore(StationRider, {"org_id": org.id, "user_id": user.id, "joined_at": utcnow()},
-                             ["org_id", "user_id"])
-    record = db.session.scalar(select(StationRider).where(
-        StationRider.org_id == org.id, StationRider.user_id == user.id))
-    return record, bool(inserted)
+    if join_code is not None:
+        _check_join_code(user, org, join_code)
+        return _add_rider(org, user.id, via="join_code", actor=user), True
+    return _ask_to_join(user, org)
+
+
+def _station_rider(org_id: int, user_id: int) -> StationRider | None:
+    return db.session.scalar(select(StationRider).where(StationRider.org_id == org_id,
+                                                        StationRider.user_id == user_id))
+
+
+def _check_join_code(user, org: PartyOrg, join_code: str) -> None:
+    from app.core import ratelimit
+
+    # Guessing codes costs tries: a handful per rider and hour.
+    ratelimit.enforce("join-code", str(user.id), JOIN_CODE_TRIES_PER_HOUR, 3600, code="JOIN_CODE_RATE_LIMITED")
+    given = join_code.strip().upper().encode()
+    if not org.join_code or not hmac.compare_digest(given, org.join_code.encode()):
+        raise APIError(code="JOIN_CODE_INVALID")
+
+
+def _add_rider(org: PartyOrg, user_id: int, via: str, actor) -> StationJoin:
+    insert_ignore(StationRider, {"org_id": org.id, "user_id": user_id, "joined_at": utcnow()},
+                  ["org_id", "user_id"])
+    rider = _station_rider(org.id, user_id)
+    audit.record("station_rider.join", "party_org", org.id, actor=actor,
+                 after={"user_id": user_id, "via": via})
+    return StationJoin("joined", org.id, rider.joined_at)
+
+
+def _ask_to_join(user, org: PartyOrg) -> tuple[StationJoin, bool]:
+    now = utcnow()
+    inserted = insert_ignore(StationJoinRequest, {"org_id": org.id, "user_id": user.id, "status": "pending",
+                                                  "created_at": now, "updated_at": now}, ["org_id", "user_id"])
+    request = db.session.scalar(select(StationJoinRequest).where(
+        StationJoinRequest.org_id == org.id, StationJoinRequest.user_id == user.id))
+    if not inserted and request.status == "rejected":  # asking again after a refusal
+        compare_and_set(request, "rejected", {"status": "pending", "reviewed_by_id": None, "reviewed_at": None,
+                                              "review_reason": None, "updated_at": now}, "STATION_JOIN_DECIDED")
+        inserted = True
+    return StationJoin("pending", org.id, request=request), bool(inserted)
+
+
+def get_join_request(request_id: int) -> StationJoinRequest:
+    return get_or_404(StationJoinRequest, request_id, "STATION_JOIN_NOT_FOUND")
+
+
+def review_join_request(actor, request_id: int, decision: str, reason: str | None) -> StationJoinRequest:
+    """The station's branch confirms (or refuses, with a reason) a rider who asked to join."""
+    request = get_join_request(request_id)
+    org = get_org(request.org_id)
+    role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
+    reason = decision_reason(decision, reason)
+    decide(request, actor, "pending", "approved" if decision == "approve" else "rejected", reason,
+           "STATION_JOIN_DECIDED")
+    if decision == "approve":
+        _add_rider(org, request.user_id, via="confirmation", actor=actor)
+    audit.record(f"station_join.{decision}", "station_join_request", request.id, actor=actor, actor_role=role,
+                 before={"status": "pending"}, after={"status": request.status, "user_id": request.user_id},
+                 reason=reason)
+    return request
+
+
+def list_join_requests(actor, org: PartyOrg, status: str | None, page: int, per_page: int) -> dict:
+    from app.core.pagination import paginate
+
+    authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
+    stmt = select(StationJoinRequest).where(StationJoinRequest.org_id == org.id)
+    if status:
+        stmt = stmt.where(StationJoinRequest.status == status)
+    return paginate(stmt.order_by(StationJoinRequest.created_at, StationJoinRequest.id), page, per_page)
+
+
+def new_join_code(actor, org: PartyOrg) -> PartyOrg:
+    """A fresh code for the station (the old one stops working at once)."""
+    if org.sector != "rider":
+        raise APIError(code="ORG_NOT_RIDER_STATION")
+    role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
+    org.join_code = "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
+    db.session.flush()
+    audit.record("party_org.join_code_new", "party_org", org.id, actor=actor, actor_role=role)
+    return org
+
+
+def disable_join_code(actor, org: PartyOrg) -> PartyOrg:
+    role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
+    org.join_code = None
+    db.session.flush()
+    audit.record("party_org.join_code_off", "party_org", org.id, actor=actor, actor_role=role)
+    return org
+
+
+def view_join_code(actor, org: PartyOrg) -> PartyOrg:
+    authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
+    return org

@@ -72,8 +72,9 @@ def test_ledger_refuses_update_and_delete(db, org, member):
 
 def test_leaderboard_by_shanghai_month_and_all_time(client, auth, db, org, member, make_org, clock):
     alice, bob = member("alice", org), member("bob", org)
-    alice.real_name, bob.real_name = "甲", "乙"
-    member("carol", org).real_name = "丙"
+    alice.real_name, bob.real_name = "王甲", "李建乙"
+    carol = member("carol", org)
+    carol.real_name, carol.show_name = "张丙", True
     db.session.add_all([
         # 2026-02-28 23:30 in Shanghai is February, though UTC says 15:30 the same day
         PointsEntry(user_id=alice.id, org_id=org.id, reason="manual", delta=50, created_at=at("2026-02-28 23:30")),
@@ -85,9 +86,19 @@ def test_leaderboard_by_shanghai_month_and_all_time(client, auth, db, org, membe
     clock.set(at("2026-03-20 12:00"))
     viewer = auth.login("alice")
     month = client.get(f"/api/v1/orgs/{org.id}/leaderboard?period=month", headers=viewer.headers).get_json()
-    assert [(i["rank"], i["name"], i["points"]) for i in month["items"]] == [(1, "乙", 20), (2, "甲", 5), (3, "丙", 0)]
+    # A plain member sees standings: others' names masked unless they chose to show them
+    # (张丙 did), their own in full, and nobody's user id but their own.
+    assert [(i["rank"], i["name"], i["points"]) for i in month["items"]] == [
+        (1, "李*乙", 20), (2, "王甲", 5), (3, "张丙", 0)]
+    assert [i["user_id"] for i in month["items"]] == [None, alice.id, None]
+    assert month["me"] == {"rank": 2, "name": "王甲", "points": 5, "is_me": True, "user_id": alice.id}
     assert month["from"] == "2026-03-01T00:00:00+08:00"
     everything = client.get(f"/api/v1/orgs/{org.id}/leaderboard?period=all", headers=viewer.headers).get_json()
-    assert [(i["name"], i["points"]) for i in everything["items"]] == [("甲", 55), ("乙", 20), ("丙", 0)]
+    assert [(i["name"], i["points"]) for i in everything["items"]] == [("王甲", 55), ("李*乙", 20), ("张丙", 0)]
+    # The organisation's secretary sees who is who.
+    secretary = auth.login("sec", role="branch_secretary", scope=f"org:{org.id}")
+    full = client.get(f"/api/v1/orgs/{org.id}/leaderboard?period=all", headers=secretary.headers).get_json()
+    assert [(i["name"], i["user_id"]) for i in full["items"]] == [("王甲", alice.id), ("李建乙", bob.id),
+                                                                  ("张丙", carol.id)]
     outsider = auth.login("outsider", role="rider")
     assert error_code(client.get(f"/api/v1/orgs/{org.id}/leaderboard", headers=outsider.headers)) == "FORBIDDEN"

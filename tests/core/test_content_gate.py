@@ -20,6 +20,7 @@ NOT_PUBLIC = {
     "activity_leave_requests": {"status"},
     "party_memberships": {"standing", "status"},
     "stall_feedback": {"category", "status"},
+    "station_join_requests": {"status"},
     "idempotency_keys": {"key", "fingerprint"},
     "points_entries": {"reason"},
     "credentials": {"kind", "photo_key", "status"},
@@ -33,7 +34,7 @@ NOT_PUBLIC = {
     "voided_stall_tokens": {"token"},
     "stall_codes": {"token"},
     "feedback": {"category", "status"},
-    "party_orgs": {"kind", "sector"},
+    "party_orgs": {"kind", "sector", "join_code"},
     "memberships": {"standing", "status"},
     "pledge_templates": {"family_id"},
     # a pledge's title and items are copied from its (checked) template when it is signed

@@ -136,3 +136,13 @@ def test_compare_and_set_refuses_a_stale_expectation(app, db, regions, expected,
     assert refused.value.status == 409 and refused.value.details == {"status": actual}
     db.session.rollback()
     assert db.session.get(Membership, membership.id).status == actual
+
+
+def test_station_join_review(app, db, auth, regions):
+    org = factories.create_org(name="骑手党支部", sector="rider")
+    rider = auth.login("rider-racer")
+    secretary = auth.login("secretary", role="branch_secretary", scope=f"org:{org.id}")
+    request_id = app.test_client().post(f"/api/v1/orgs/{org.id}/riders", headers=rider.headers).get_json()["request_id"]
+    statuses = race(app, f"/api/v1/rider-requests/{request_id}/review", secretary.headers,
+                    approve_and_refuse("approve", "reject"))
+    assert_one_winner(db, statuses, "station_join_request", request_id)

@@ -168,14 +168,16 @@ def test_verified_operator_shows_party_member_and_badge_versions_bump(client, au
     assert db.session.get(Stall, stall.id).badge_version == version + 2
 
 
-def test_rider_joins_station_once(client, auth, db, make_org):
+def test_rider_joins_station_once_with_its_join_code(client, auth, db, make_org):
     station = make_org(name="骑手党支部", sector="rider", station="万秀区美团站", platform="美团")
     market_org = make_org(name="市场支部")
+    secretary = auth.login("station-sec", role="branch_secretary", scope=f"org:{station.id}")
+    code = client.post(f"/api/v1/orgs/{station.id}/join-code", headers=secretary.headers).get_json()["join_code"]
     rider = auth.login("rider-9")
-    first = client.post(f"/api/v1/orgs/{station.id}/riders", headers=rider.headers)
-    assert first.status_code == 201
+    first = client.post(f"/api/v1/orgs/{station.id}/riders", json={"join_code": code.lower()}, headers=rider.headers)
+    assert first.status_code == 201 and first.get_json()["status"] == "joined"
     second = client.post(f"/api/v1/orgs/{station.id}/riders", headers=rider.headers)
-    assert second.status_code == 200 and second.get_json()["id"] == first.get_json()["id"]
+    assert second.status_code == 200 and second.get_json()["joined_at"] == first.get_json()["joined_at"]
     me = client.get("/api/v1/me", headers=rider.headers).get_json()
     assert "rider" in {r["role"] for r in me["roles"]}
     assert me["memberships"][0]["station"] == "万秀区美团站"
