@@ -341,3 +341,49 @@ def test_idempotent_replays_are_answered_from_memory(client, db, setup, clock):
         watch.close()
     assert all(r.status_code == 201 and r.get_json() == first.get_json() for r in replays)
     assert watch.count == 0
+
+
+def test_a_fix_claiming_kilometres_of_error_is_refused_not_flagged(client, auth, db, make_org, make_activity,
+                                                                    member, clock):
+    """Issue 9 item 8: a claimed accuracy of 100 km puts any point "inside" a 200 m fence; past
+    MAX_ACCURACY_M the scan is refused with its own reason, whatever the distance."""
+    from app.activities.checkin import MAX_ACCURACY_M
+
+    org = make_org()
+    activity = make_activity(org, lat=WUZHOU[0], lng=WUZHOU[1], radius_m=200)
+    for name in ("vague-near", "vague-far", "edge"):
+        member(name, org)
+    clock.set(at("2026-03-01 09:00"))
+    payload = code_for(activity.id, clock.now())
+    for name, lat in (("vague-near", WUZHOU[0]), ("vague-far", WUZHOU[0] + 0.9)):  # 0 m and ~99 km away
+        response = scan(client, activity.id, auth.login(name), payload, lat=lat, lng=WUZHOU[1], accuracy=100_000)
+        assert response.status_code == 422 and error_code(response) == "CHECKIN_ACCURACY_TOO_POOR"
+        assert response.get_json()["error"]["details"]["max_accuracy_m"] == MAX_ACCURACY_M
+    edge = scan(client, activity.id, auth.login("edge"), payload, lat=WUZHOU[0], lng=WUZHOU[1],
+                accuracy=MAX_ACCURACY_M)
+    assert edge.status_code == 201 and edge.get_json()["location_flagged"] is True
+    assert db.session.query(CheckIn).count() == 1
+
+
+def test_a_flood_of_junk_scans_is_bounded_in_work_and_in_rows(client, auth, db, setup, clock):
+    """Issue 9 item 7: 200 junk scans by one user are answered, 429 (with Retry-After) once the
+    per-minute refusals are spent; the refusal log keeps one counted row per reason."""
+    from app.activities.checkin import REFUSED_SCANS_PER_MINUTE
+
+    _, activity, user = setup
+    answers = [scan(client, activity.id, user, f"c1.{activity.id}.{i}.forgedforged") for i in range(200)]
+    statuses = [r.status_code for r in answers]
+    assert statuses[:REFUSED_SCANS_PER_MINUTE] == [400] * REFUSED_SCANS_PER_MINUTE
+    assert set(statuses[REFUSED_SCANS_PER_MINUTE:]) == {429}
+    assert error_code(answers[-1]) == "CHECKIN_RATE_LIMITED" and int(answers[-1].headers["Retry-After"]) > 0
+    db.session.expire_all()
+    rows = db.session.query(CheckInRefusal).filter_by(activity_id=activity.id).all()
+    assert [(r.code, r.count) for r in rows] == [("CHECKIN_CODE_FORGED", REFUSED_SCANS_PER_MINUTE)]
+    # A minute later the user may scan again, and an honest scan is never limited.
+    clock.advance(timedelta(seconds=61))
+    ok = scan(client, activity.id, user, code_for(activity.id, clock.now()))
+    assert ok.status_code == 201, ok.get_json()
+    org, _, _ = setup
+    secretary = auth.login("flood-sec", role="branch_secretary", scope=f"org:{org.id}")
+    sheet = client.get(f"/api/v1/activities/{activity.id}/attendance", headers=secretary.headers).get_json()
+    assert sheet["counts"]["refused_scans"] == REFUSED_SCANS_PER_MINUTE
