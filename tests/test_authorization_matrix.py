@@ -35,14 +35,23 @@ def demo(app, db):
     from app.credentials.models import Credential
     from app.markets.models import Market, Merchant, Stall
     from app.orgs.models import PartyOrg
+    from app.activities.models import CareStation, LeaveRequest
+    from app.markets.models import Feedback
+    from app.orgs.models import Membership, StationJoinRequest
     from app.pledges.models import Pledge, PledgeTemplate
 
     first = lambda model: db.session.scalar(select(model).order_by(model.id))  # noqa: E731
     stall = first(Stall)
-    return {"market_id": first(Market).id, "merchant_id": first(Merchant).id, "token": stall.token,
-            "credential_id": first(Credential).id, "pledge_id": first(Pledge).id,
-            "template_id": first(PledgeTemplate).id, "org_id": first(PartyOrg).id,
-            "activity_id": first(Activity).id}
+    ids = {"market_id": first(Market).id, "merchant_id": first(Merchant).id, "token": stall.token,
+           "credential_id": first(Credential).id, "pledge_id": first(Pledge).id,
+           "template_id": first(PledgeTemplate).id, "org_id": first(PartyOrg).id,
+           "activity_id": first(Activity).id}
+    for name, model in (("feedback_id", Feedback), ("leave_id", LeaveRequest), ("membership_id", Membership),
+                        ("request_id", StationJoinRequest), ("station_id", CareStation)):
+        row = first(model)
+        if row is not None:
+            ids[name] = row.id
+    return ids
 
 
 def _concrete(rule: str, ids: dict) -> str:
@@ -93,3 +102,54 @@ def test_an_outsider_gets_nothing_from_any_protected_route(app, client, auth, db
                 leaks.append((method, rule.rule, response.status_code))
     assert leaks == [], leaks
     assert checked >= 40
+
+
+MISSING = {"token": "Zz9Zz9Zz9Zz9"}
+
+
+@pytest.mark.parametrize("elsewhere", ["rider+merchant", "manager of another market",
+                                       "regulator of another region", "secretary of another org"])
+def test_an_outsider_cannot_tell_a_real_object_from_a_missing_one(app, client, auth, db, demo, elsewhere):
+    """Issue 9 item 12: outside one's scope, existence is not disclosed. For every protected
+    route that names an object, the outsider's answer for a real one (from the demo data) is
+    the answer for an id that does not exist: same status, same code."""
+    role, scope = {
+        "rider+merchant": ("rider", None),
+        "manager of another market": ("market_manager", "market:2147483000"),
+        "regulator of another region": ("regulator", "region:430281"),
+        "secretary of another org": ("branch_secretary", "org:2147483000"),
+    }[elsewhere]
+    from app.markets.regions import upsert_regions
+
+    upsert_regions([("430000", "湖南省"), ("430200", "株洲市"), ("430281", "醴陵市")])
+    db.session.commit()
+    outsider = auth.login("outsider", role=role, scope=scope)
+    auth.grant("outsider", "merchant")
+    missing = {name: (2147483000 if name.endswith("_id") else MISSING.get(name, "Zz9Zz9Zz9Zz9")) for name in demo}
+    oracles, compared = [], 0
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1") or "<" not in rule.rule:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            key = (method, rule.rule)
+            if key in PUBLIC or key in SELF_SERVICE or (method == "GET" and rule.rule.startswith(PUBLIC_PREFIXES)):
+                continue
+            names = re.findall(r"<(?:\w+:)?(\w+)>", rule.rule)
+            if any(name not in demo for name in names):
+                continue
+            real = client.open(_concrete(rule.rule, demo), method=method, json={}, headers=outsider.headers)
+            absent = client.open(_concrete(rule.rule, missing), method=method, json={}, headers=outsider.headers)
+            compared += 1
+            seen = (real.status_code, real.get_json()["error"]["code"] if real.status_code >= 400 else None)
+            unseen = (absent.status_code, absent.get_json()["error"]["code"] if absent.status_code >= 400 else None)
+            if seen != unseen:
+                oracles.append((method, rule.rule, seen, unseen))
+    assert oracles == [], "\n".join(map(str, oracles))
+    assert compared >= 25
+
+
+def test_the_public_template_list_does_not_tell_which_market_ids_exist(client, demo):
+    real = client.get(f"/api/v1/pledge-templates?market_id={demo['market_id']}")
+    missing = client.get("/api/v1/pledge-templates?market_id=2147483000")
+    assert real.status_code == missing.status_code == 200
+    assert missing.get_json() == {"items": [], "total": 0, "page": 1, "per_page": 20}

@@ -1,5 +1,5 @@
 """Error codes of activities, check-in, points and care stations."""
-from app.core.errors import register_codes
+from app.core.errors import register_codes, register_path_objects
 
 register_codes({
     "ACTIVITY_NOT_FOUND": (404, "活动不存在"),
@@ -29,3 +29,6 @@ register_codes({
     "POINTS_DELTA_INVALID": (422, "积分调整值不能为 0"),
     "CARE_STATION_OUT_OF_REGION": (403, "驿站须位于您所在党组织的辖区内"),
 })
+
+register_path_objects({"activity_id": "ACTIVITY_NOT_FOUND", "leave_id": "LEAVE_NOT_FOUND"},
+                      not_visible=("ACTIVITY_NOT_ELIGIBLE",))

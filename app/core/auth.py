@@ -222,7 +222,11 @@ def scopes_of(user, role: str) -> list:
 def _check_roles(roles: tuple[str, ...]) -> None:
     user = current_user()
     if roles and not has_role(user, *roles):
-        raise Forbidden()
+        refusal = Forbidden()
+        # Decided by the route alone, before any object is looked up: it says nothing about
+        # whether the object exists, so it stays an honest 403 (see app.core.http.hide_existence).
+        refusal.route_level = True
+        raise refusal
 
 
 def requires(*roles: str) -> Callable:

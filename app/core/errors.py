@@ -47,6 +47,22 @@ CODES: dict[str, tuple[int, str]] = {
 }
 
 
+# Path parameters that name an object, with the code its absence is answered with; and the
+# refusals that mean "you may not see this object". Outside one's scope such a refusal on a route
+# naming an object is answered exactly as if the object did not exist (app.core.http), so ids
+# cannot be probed. Features register theirs beside their codes.
+PATH_OBJECTS: dict[str, str] = {"market_id": "MARKET_NOT_FOUND"}
+NOT_VISIBLE: set[str] = {"FORBIDDEN", "OUT_OF_SCOPE"}
+
+
+def register_path_objects(objects: dict[str, str], not_visible: tuple[str, ...] = ()) -> None:
+    for param, code in objects.items():
+        if PATH_OBJECTS.get(param, code) != code:
+            raise ValueError(f"path parameter {param} registered with two not-found codes")
+        PATH_OBJECTS[param] = code
+    NOT_VISIBLE.update(not_visible)
+
+
 class APIError(Exception):
     """Base of every error the API answers on purpose. Subclasses set `code`."""
 

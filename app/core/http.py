@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.core import frame, safejson
 from app.core.auth import enforce_route_auth
-from app.core.errors import CODES, APIError
+from app.core.errors import CODES, NOT_VISIBLE, PATH_OBJECTS, APIError
 from app.extensions import db
 
 log = logging.getLogger("app.request")
@@ -83,8 +83,21 @@ def _validation_details(messages) -> dict:
     return {"fields": messages} if isinstance(messages, dict) else {"fields": {"_schema": messages}}
 
 
+def hide_existence(error: APIError) -> APIError:
+    """A "you may not see this" refusal on a route that names an object is answered as that
+    object's 404: an outsider cannot tell a real id from a missing one."""
+    if error.code not in NOT_VISIBLE or not request.view_args or getattr(error, "route_level", False):
+        return error
+    for name in request.view_args:  # in the URL's order: the outermost object first
+        code = PATH_OBJECTS.get(name)
+        if code is not None:
+            return APIError(code=code)
+    return error
+
+
 def handle_api_error(error: APIError):
     db.session.rollback()
+    error = hide_existence(error)
     response = envelope(error.code, error.status, error.message, error.details)
     retry_after = (error.details or {}).get("retry_after_seconds")
     if retry_after is not None:  # every rate-limited (or busy) answer says when to come back

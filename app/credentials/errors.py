@@ -1,5 +1,5 @@
 """Error codes of credentials and photo uploads."""
-from app.core.errors import register_codes
+from app.core.errors import register_codes, register_path_objects
 
 register_codes({
     "CREDENTIAL_NOT_FOUND": (404, "证照不存在"),
@@ -8,3 +8,5 @@ register_codes({
     "LICENCE_USCC_MISMATCH": (422, "营业执照上的统一社会信用代码与经营主体不一致"),
     "PHOTO_REQUIRED": (422, "请上传证照照片"),
 })
+
+register_path_objects({'credential_id': 'CREDENTIAL_NOT_FOUND'})

@@ -1,5 +1,5 @@
 """Error codes of markets, stalls, merchants, claims and feedback."""
-from app.core.errors import register_codes
+from app.core.errors import register_codes, register_path_objects
 
 register_codes({
     "STALL_NOT_FOUND": (404, "摊位不存在"),
@@ -19,3 +19,5 @@ register_codes({
     "FEEDBACK_RATE_LIMITED": (429, "反映问题过于频繁，请稍后再试"),
     "WXACODE_UNAVAILABLE": (503, "小程序码暂时无法生成，请稍后重试"),
 })
+
+register_path_objects({'token': 'STALL_NOT_FOUND', 'merchant_id': 'MERCHANT_NOT_FOUND', 'feedback_id': 'FEEDBACK_NOT_FOUND'})

@@ -1,5 +1,5 @@
 """Error codes of party organisations and memberships."""
-from app.core.errors import register_codes
+from app.core.errors import register_codes, register_path_objects
 
 register_codes({
     "ORG_NOT_FOUND": (404, "党组织不存在"),
@@ -17,3 +17,5 @@ register_codes({
     "STATION_JOIN_DECIDED": (409, "该申请已处理（可能是其他审核人刚刚处理），请刷新后查看"),
     "REASON_REQUIRED": (422, "驳回时请填写原因"),
 })
+
+register_path_objects({'org_id': 'ORG_NOT_FOUND', 'membership_id': 'MEMBERSHIP_NOT_FOUND', 'request_id': 'STATION_JOIN_NOT_FOUND'})

@@ -257,9 +257,9 @@ def list_join_requests(actor, org: PartyOrg, status: str | None, page: int, per_
 
 def new_join_code(actor, org: PartyOrg) -> PartyOrg:
     """A fresh code for the station (the old one stops working at once)."""
+    role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))  # before any state check
     if org.sector != "rider":
         raise APIError(code="ORG_NOT_RIDER_STATION")
-    role = authorize(actor, MEMBERSHIP_REVIEWER_ROLES, org_target(org))
     org.join_code = "".join(secrets.choice(JOIN_CODE_ALPHABET) for _ in range(JOIN_CODE_LENGTH))
     db.session.flush()
     audit.record("party_org.join_code_new", "party_org", org.id, actor=actor, actor_role=role)

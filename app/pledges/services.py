@@ -66,8 +66,13 @@ def active_templates_stmt(region_code: str | None = None):
 
 
 def list_templates(region_code: str | None, market_id: int | None, page: int, per_page: int) -> dict:
+    """Public: so an unknown market id lists nothing, like a market with no templates, rather
+    than telling an anonymous caller which ids exist."""
     if market_id is not None:
-        region_code = get_market(market_id).region_code
+        market = db.session.get(Market, market_id)
+        if market is None:
+            return {"items": [], "total": 0, "page": page, "per_page": per_page}
+        region_code = market.region_code
     return paginate(active_templates_stmt(region_code), page, per_page)
 
 
@@ -157,7 +162,7 @@ def update_template(actor, template_id: int, data: dict) -> PledgeTemplate:
 # -- signing -----------------------------------------------------------------------------------
 
 def get_merchant(merchant_id: int) -> Merchant:
-    return get_or_404(Merchant, merchant_id, "PLEDGE_MERCHANT_NOT_FOUND")
+    return get_or_404(Merchant, merchant_id, "MERCHANT_NOT_FOUND")
 
 
 def owned_merchant(user, merchant_id: int) -> Merchant:

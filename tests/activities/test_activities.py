@@ -60,13 +60,13 @@ def test_manager_of_the_orgs_market_schedules_but_rider_and_other_secretary_cann
     manager = auth.login("mgr", role="market_manager", scope=f"market:{market.id}")
     assert client.post(f"/api/v1/orgs/{market_org.id}/activities", json=BODY, headers=manager.headers).status_code == 201
     assert error_code(client.post(f"/api/v1/orgs/{other.id}/activities", json=BODY,
-                                  headers=manager.headers)) == "OUT_OF_SCOPE"
+                                  headers=manager.headers)) == "ORG_NOT_FOUND"
     rider = auth.login("rider", role="rider")
     assert error_code(client.post(f"/api/v1/orgs/{other.id}/activities", json=BODY,
                                   headers=rider.headers)) == "FORBIDDEN"
     other_sec = auth.login("sec-other", role="branch_secretary", scope=f"org:{other.id}")
     assert error_code(client.post(f"/api/v1/orgs/{market_org.id}/activities", json=BODY,
-                                  headers=other_sec.headers)) == "OUT_OF_SCOPE"
+                                  headers=other_sec.headers)) == "ORG_NOT_FOUND"
 
 
 def test_members_see_their_orgs_activities_riders_their_stations_open_ones(client, auth, make_org, make_activity,
@@ -90,7 +90,7 @@ def test_members_see_their_orgs_activities_riders_their_stations_open_ones(clien
     assert client.get(f"/api/v1/activities?org={theirs.id}", headers=m.headers).get_json()["total"] == 0
     page = client.get("/api/v1/activities?per_page=1&page=2", headers=m.headers).get_json()
     assert [a["id"] for a in page["items"]] == [a2.id]
-    assert error_code(client.get(f"/api/v1/activities/{a1.id}", headers=r.headers)) == "FORBIDDEN"
+    assert error_code(client.get(f"/api/v1/activities/{a1.id}", headers=r.headers)) == "ACTIVITY_NOT_FOUND"
     reg = auth.login("reg", role="regulator", scope="region:450400")
     assert client.get("/api/v1/activities", headers=reg.headers).get_json()["total"] == 5
 
@@ -106,7 +106,7 @@ def test_register_leave_and_review(client, auth, db, org, secretary, make_activi
     assert first.get_json()["id"] == again.get_json()["id"]
     stranger = auth.login("stranger")
     assert error_code(client.post(f"/api/v1/activities/{activity.id}/registrations",
-                                  headers=stranger.headers)) == "ACTIVITY_NOT_ELIGIBLE"
+                                  headers=stranger.headers)) == "ACTIVITY_NOT_FOUND"
 
     leave = client.post(f"/api/v1/activities/{activity.id}/leave", json={"reason": "外出进货"}, headers=m1.headers)
     assert leave.status_code == 201 and leave.get_json()["status"] == "pending"
@@ -201,5 +201,5 @@ def test_rider_cannot_see_another_orgs_attendance(client, auth, attended, make_o
     elsewhere = make_org(name="其他支部")
     other_sec = auth.login("sec-b", role="branch_secretary", scope=f"org:{elsewhere.id}")
     response = client.get(f"/api/v1/activities/{attended.id}/attendance?format=xlsx", headers=other_sec.headers)
-    assert error_code(response) == "OUT_OF_SCOPE"
+    assert error_code(response) == "ACTIVITY_NOT_FOUND"
     assert client.get(f"/api/v1/activities/{attended.id}/attendance").status_code == 401

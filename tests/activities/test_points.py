@@ -52,7 +52,7 @@ def test_rider_and_other_secretary_cannot_adjust_points(client, auth, org, make_
     assert error_code(client.post(f"/api/v1/orgs/{org.id}/points", json=body, headers=rider.headers)) == "FORBIDDEN"
     other = make_org(name="B 支部")
     sec_b = auth.login("sec-b", role="branch_secretary", scope=f"org:{other.id}")
-    assert error_code(client.post(f"/api/v1/orgs/{org.id}/points", json=body, headers=sec_b.headers)) == "OUT_OF_SCOPE"
+    assert error_code(client.post(f"/api/v1/orgs/{org.id}/points", json=body, headers=sec_b.headers)) == "ORG_NOT_FOUND"
 
 
 def test_ledger_refuses_update_and_delete(db, org, member):
@@ -101,4 +101,4 @@ def test_leaderboard_by_shanghai_month_and_all_time(client, auth, db, org, membe
     assert [(i["name"], i["user_id"]) for i in full["items"]] == [("王甲", alice.id), ("李建乙", bob.id),
                                                                   ("张丙", carol.id)]
     outsider = auth.login("outsider", role="rider")
-    assert error_code(client.get(f"/api/v1/orgs/{org.id}/leaderboard", headers=outsider.headers)) == "FORBIDDEN"
+    assert error_code(client.get(f"/api/v1/orgs/{org.id}/leaderboard", headers=outsider.headers)) == "ORG_NOT_FOUND"

@@ -24,7 +24,7 @@ def test_regulator_of_region_verifies_other_region_cannot(shop, auth):
     market, manager, stalls, login, merchant_id = shop.held_stall()
     licence = shop.credential(login, merchant_id, long_term=True)
     outsider = auth.login("reg-ll", role="regulator", scope="region:430281")
-    assert error_code(shop.verify(outsider, licence, expect=403)) == "OUT_OF_SCOPE"
+    assert error_code(shop.verify(outsider, licence, expect=404)) == "CREDENTIAL_NOT_FOUND"
     regulator = auth.login("reg-gx", role="regulator", scope="region:450000")
     assert shop.verify(regulator, licence).get_json()["status"] == "verified"
 
@@ -33,10 +33,10 @@ def test_manager_of_market_2_cannot_review_in_market_1(shop, client):
     market, manager, stalls, login, merchant_id = shop.held_stall()
     licence = shop.credential(login, merchant_id, long_term=True)
     other = shop.manager(shop.market(name="长洲区市场", region_code="450405"), "manager-2")
-    response = shop.verify(other, licence, expect=403)
-    assert error_code(response) == "OUT_OF_SCOPE"
-    assert client.get(f"/api/v1/credentials/{licence}/photo", headers=other.headers).status_code == 403
-    assert client.get(f"/api/v1/merchants/{merchant_id}/credentials", headers=other.headers).status_code == 403
+    response = shop.verify(other, licence, expect=404)
+    assert error_code(response) == "CREDENTIAL_NOT_FOUND"
+    assert client.get(f"/api/v1/credentials/{licence}/photo", headers=other.headers).status_code == 404
+    assert client.get(f"/api/v1/merchants/{merchant_id}/credentials", headers=other.headers).status_code == 404
 
 
 def test_merchant_cannot_review_and_other_merchant_sees_nothing(shop, client):

@@ -59,11 +59,11 @@ def test_regulator_appoints_manager_in_region_and_it_is_audited(client, auth, db
     assert entry.reason == "市场推荐" and entry.request_id
 
     refused = client.post(f"/api/v1/markets/{liling.id}/managers", json={"openid": "mgr-2"}, headers=reg.headers)
-    assert refused.status_code == 403
+    assert refused.status_code == 404
 
     manager = auth.login("mgr-1")
     assert client.get(f"/api/v1/markets/{wanxiu.id}", headers=manager.headers).status_code == 200
-    assert client.get(f"/api/v1/markets/{liling.id}", headers=manager.headers).status_code == 403
+    assert client.get(f"/api/v1/markets/{liling.id}", headers=manager.headers).status_code == 404
 
 
 def test_me_lists_roles_with_scopes(client, auth, regions):

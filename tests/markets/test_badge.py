@@ -132,8 +132,8 @@ def test_feedback_flow_upheld_shows_for_90_days(shop, client, auth, clock, db, w
     assert listed["items"][0]["stall_number"] == "A-01"
     other = shop.manager(shop.market(name="长洲区市场", region_code="450405"), "manager-2")
     assert client.post(f"/api/v1/feedback/{feedback_id}/review", json={"decision": "uphold"},
-                       headers=other.headers).status_code == 403
-    assert client.get(f"/api/v1/markets/{market.id}/feedback", headers=other.headers).status_code == 403
+                       headers=other.headers).status_code == 404
+    assert client.get(f"/api/v1/markets/{market.id}/feedback", headers=other.headers).status_code == 404
     assert client.get(f"/api/v1/public/stalls/{token}").get_json()["verdict"] == "放心摊位"
     reviewed = client.post(f"/api/v1/feedback/{feedback_id}/review", json={"decision": "uphold", "reason": "复秤属实"},
                            headers=manager.headers)

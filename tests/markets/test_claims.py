@@ -103,12 +103,12 @@ def test_manager_of_other_market_cannot_review_or_view(shop, client, auth):
     other = shop.manager(shop.market(name="醴陵市陶瓷市场", region_code="430281"), "manager-2")
     response = client.post(f"/api/v1/stalls/{token}/claim/review", json={"decision": "approve"},
                            headers=other.headers)
-    assert response.status_code == 403 and error_code(response) == "OUT_OF_SCOPE"
-    assert client.get(f"/api/v1/merchants/{merchant_id}", headers=other.headers).status_code == 403
+    assert response.status_code == 404 and error_code(response) == "STALL_NOT_FOUND"
+    assert client.get(f"/api/v1/merchants/{merchant_id}", headers=other.headers).status_code == 404
     # The market's own manager sees the claiming entity.
     assert client.get(f"/api/v1/merchants/{merchant_id}", headers=manager.headers).status_code == 200
     regulator = auth.login("reg-zz", role="regulator", scope="region:430200")
-    assert client.get(f"/api/v1/merchants/{merchant_id}", headers=regulator.headers).status_code == 403
+    assert client.get(f"/api/v1/merchants/{merchant_id}", headers=regulator.headers).status_code == 404
     regulator = auth.login("reg-wz", role="regulator", scope="region:450400")
     assert client.get(f"/api/v1/merchants/{merchant_id}", headers=regulator.headers).status_code == 200
 

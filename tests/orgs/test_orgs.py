@@ -105,9 +105,9 @@ def test_secretary_of_a_cannot_verify_members_of_b(client, auth, db, make_org):
     sec_a = auth.login("sec-a", role="branch_secretary", scope=f"org:{org_a.id}")
     response = client.post(f"/api/v1/memberships/{membership.id}/review", json={"decision": "approve"},
                            headers=sec_a.headers)
-    assert response.status_code == 403 and error_code(response) == "OUT_OF_SCOPE"
+    assert response.status_code == 404 and error_code(response) == "MEMBERSHIP_NOT_FOUND"
     listing = client.get(f"/api/v1/orgs/{org_b.id}/memberships", headers=sec_a.headers)
-    assert error_code(listing) == "OUT_OF_SCOPE"
+    assert error_code(listing) == "ORG_NOT_FOUND"
     db.session.expire_all()
     assert db.session.get(Membership, membership.id).status == "pending"
     rider = auth.login("rider", role="rider")
@@ -132,7 +132,7 @@ def test_committee_secretary_and_regulator_verify_branch_members(client, auth, d
     assert rejected.get_json()["status"] == "rejected"
     other_reg = auth.login("reg-liling", role="regulator", scope="region:430281")
     assert error_code(client.post(f"/api/v1/memberships/{first.id}/review", json={"decision": "reject", "reason": "x"},
-                                  headers=other_reg.headers)) == "OUT_OF_SCOPE"
+                                  headers=other_reg.headers)) == "MEMBERSHIP_NOT_FOUND"
 
 
 def test_verified_operator_shows_party_member_and_badge_versions_bump(client, auth, db, make_org, make_market):

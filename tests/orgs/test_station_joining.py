@@ -18,7 +18,7 @@ def test_without_a_code_a_rider_asks_and_sees_nothing_until_confirmed(client, au
     assert again.status_code == 200 and again.get_json()["request_id"] == asked.get_json()["request_id"]
     # Not in the station yet: its leaderboard (names of its party members) is closed.
     board = client.get(f"/api/v1/orgs/{station.id}/leaderboard", headers=rider.headers)
-    assert board.status_code == 403
+    assert board.status_code == 404
 
     queue = client.get(f"/api/v1/orgs/{station.id}/rider-requests?status=pending", headers=secretary.headers)
     assert [item["user_id"] for item in queue.get_json()["items"]] == [rider.user_id]

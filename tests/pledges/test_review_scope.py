@@ -23,21 +23,21 @@ def test_a_manager_cannot_review_another_markets_pledges(world, auth, client):
     other_manager = auth.login("mgr-changzhou", role="market_manager",
                                scope=f"market:{world.other_market.id}")
     response = world.review(pledge["id"], "approve", who=other_manager)
-    assert response.status_code == 403 and error_code(response) == "OUT_OF_SCOPE"
+    assert response.status_code == 404 and error_code(response) == "PLEDGE_NOT_FOUND"
     queue = client.get(f"/api/v1/markets/{world.market.id}/pledges", headers=other_manager.headers)
-    assert queue.status_code == 403 and error_code(queue) == "OUT_OF_SCOPE"
+    assert queue.status_code == 404 and error_code(queue) == "MARKET_NOT_FOUND"
     export = client.get(f"/api/v1/markets/{world.market.id}/pledges.xlsx", headers=other_manager.headers)
-    assert export.status_code == 403 and error_code(export) == "OUT_OF_SCOPE"
+    assert export.status_code == 404 and error_code(export) == "MARKET_NOT_FOUND"
     assert world.review(pledge["id"], "approve").status_code == 200
     revoke = world.revoke(pledge["id"], who=other_manager)
-    assert revoke.status_code == 403 and error_code(revoke) == "OUT_OF_SCOPE"
+    assert revoke.status_code == 404 and error_code(revoke) == "PLEDGE_NOT_FOUND"
 
 
 def test_a_regulator_acts_in_their_region_only(world, auth):
     pledge = world.sign().get_json()
     hunan = auth.login("reg-hunan", role="regulator", scope="region:430000")
     response = world.review(pledge["id"], "approve", who=hunan)
-    assert response.status_code == 403 and error_code(response) == "OUT_OF_SCOPE"
+    assert response.status_code == 404 and error_code(response) == "PLEDGE_NOT_FOUND"
     wuzhou = auth.login("reg-wuzhou", role="regulator", scope="region:450400")
     assert world.review(pledge["id"], "approve", who=wuzhou).status_code == 200
     revoked = world.revoke(pledge["id"], reason="抽检不合格", who=wuzhou)

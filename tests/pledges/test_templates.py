@@ -80,7 +80,7 @@ def test_editing_an_unused_template_changes_it_in_place(client, auth, regions):
     assert response.get_json()["term_months"] == 24
     hunan = auth.login("reg-hn", role="regulator", scope="region:430000")
     refused = client.put(f"/api/v1/pledge-templates/{template.id}", json={"term_months": 6}, headers=hunan.headers)
-    assert refused.status_code == 403 and error_code(refused) == "OUT_OF_SCOPE"
+    assert refused.status_code == 404 and error_code(refused) == "PLEDGE_TEMPLATE_NOT_FOUND"
 
 
 def test_editing_a_template_in_use_makes_a_new_version_and_pledges_keep_their_text(world, auth, db):
