@@ -40,7 +40,7 @@ def test_templates_by_market_use_the_markets_region(client, make_market):
     body = client.get(f"/api/v1/pledge-templates?market_id={market.id}").get_json()
     assert [t["title"] for t in body["items"]] == ["广西"]
     missing = client.get("/api/v1/pledge-templates?market_id=99999")
-    assert missing.status_code == 404
+    assert missing.status_code == 200 and missing.get_json()["items"] == []  # ids are not probed here
 
 
 def test_regulator_creates_templates_in_scope_only(client, auth, regions, db):
