@@ -65,8 +65,9 @@ def main() -> int:
     processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)])]
     if not wait_until_up(f"http://127.0.0.1:{SIM_PORT}/"):
         print("微信接口模拟器未能启动", file=sys.stderr)
-    processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{API_PORT}",
-                                              "--access-logfile", "-", "wsgi:app"]))
+    # The production config (route-only access log, JSON errors), two workers on a laptop.
+    processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
+                                              "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"]))
     processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"]))
     if wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz"):
         stall = demo_stall_url(api)

@@ -26,6 +26,8 @@ CODES: dict[str, tuple[int, str]] = {
     "IDEMPOTENCY_KEY_REUSED": (422, "同一个 Idempotency-Key 不能用于不同的请求内容"),
     "IDEMPOTENCY_IN_PROGRESS": (409, "相同的请求正在处理中，请稍后重试"),
     "PAYLOAD_TOO_LARGE": (413, "上传内容过大，请压缩后重试"),
+    "URI_TOO_LONG": (414, "请求地址过长，请缩短查询参数后重试"),
+    "HEADERS_TOO_LARGE": (431, "请求头过大，请检查后重试"),
     "UNSUPPORTED_MEDIA_TYPE": (415, "不支持的内容类型"),
     "RATE_LIMITED": (429, "操作过于频繁，请稍后再试"),
     "INTERNAL_ERROR": (500, "服务器开小差了，请稍后重试；如持续出现请联系管理员并提供请求编号"),

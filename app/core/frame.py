@@ -11,6 +11,7 @@ import uuid
 
 REQUEST_ID_KEY = "xgz.request_id"
 CLIENT_REQUEST_ID_KEY = "xgz.client_request_id"
+ROUTE_KEY = "xgz.route"  # the matched route template, for the server's access log
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 # Sent with every response. Add new ones here (HSTS belongs to the TLS terminator, nginx).

@@ -41,6 +41,8 @@ def _start_request() -> None:
     # separate, labelled value and never lands in audit rows.
     g.request_id = request.environ.get(frame.REQUEST_ID_KEY) or frame.new_request_id()
     g.client_request_id = request.environ.get(frame.CLIENT_REQUEST_ID_KEY)
+    # For the server's access log: the route template, never the raw path (app.core.serving).
+    request.environ[frame.ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else None
 
 
 def _session_untouched() -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 
+from app.core.frame import ROUTE_KEY
 from app.core.time import utcnow
 from app.markets import badge_cache
 
@@ -20,6 +21,7 @@ _PATHS = (
     (re.compile(r"^/api/v1/public/stalls/([0-9A-Za-z]{1,32})$"), "json"),
     (re.compile(r"^/s/([0-9A-Za-z]{1,32})$"), "html"),
 )
+_ROUTES = {"json": "/api/v1/public/stalls/<token>", "html": "/s/<token>"}  # for the access log
 
 
 class BadgeFastPath:
@@ -71,6 +73,7 @@ class BadgeFastPath:
         except Exception:
             # Unknown or void token, database trouble: the views answer it, in the envelope.
             return self.wsgi_app(environ, start_response)
+        environ[ROUTE_KEY] = _ROUTES[kind]
         headers = badge_cache.response_headers(kind, badge_cache.max_age(entry, now))
         headers.append(("Content-Length", str(len(entry.body))))  # request id: app.core.frame
         start_response("200 OK", headers)

@@ -1,0 +1,51 @@
+"""gunicorn settings for the API (`gunicorn -c deploy/gunicorn.conf.py wsgi:app`).
+
+Every value can be overridden with an environment variable of the same name in upper case
+prefixed GUNICORN_ (GUNICORN_WORKERS=8), or on the command line. docs/operations.md explains
+each choice."""
+import multiprocessing
+import os
+
+
+def _env(name: str, default):
+    value = os.environ.get(f"GUNICORN_{name.upper()}")
+    return type(default)(value) if value is not None else default
+
+
+bind = _env("bind", "127.0.0.1:8000")
+# Sync workers: every request is short and bounded (uploads are read whole, decoded within a
+# budget); 2 per core plus one covers waits on PostgreSQL and WeChat.
+workers = _env("workers", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "sync"
+# Long enough for the QR sheet of a market of several thousand stalls; nginx's
+# proxy_read_timeout (deploy/nginx) is set just above it.
+timeout = _env("timeout", 120)
+graceful_timeout = _env("graceful_timeout", 30)  # a deploy waits this long for running requests
+keepalive = 5
+# A worker is replaced after this many requests (with jitter, so not all at once): bounds any
+# slow growth of memory.
+max_requests = _env("max_requests", 5000)
+max_requests_jitter = _env("max_requests_jitter", 500)
+# The longest request line gunicorn accepts (its maximum); longer ones get the API's JSON 414.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Behind nginx on the same host: trust its X-Forwarded-* (the app applies PROXY_COUNT).
+forwarded_allow_ips = _env("forwarded_allow_ips", "127.0.0.1")
+# gunicorn's control socket defaults to one path per user: two instances on a host (a test
+# server beside a deployment) would fight over it. systemd restarts and HUPs instead.
+control_socket_disable = True
+
+# Logs: the access log records the route template and status, never the raw path or query
+# string (coordinates, tokens, photo keys); error lines are redacted (app.core.serving).
+accesslog = _env("accesslog", "-")
+errorlog = _env("errorlog", "-")
+loglevel = _env("loglevel", "info")
+logger_class = "app.core.serving.RouteAccessLogger"
+access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+
+def on_starting(server):
+    from app.core.serving import install_envelope_errors
+
+    install_envelope_errors()  # in the master, before the workers fork
