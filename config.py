@@ -27,6 +27,11 @@ def _secret_key(instance: Path) -> str:
     return key_file.read_text().strip()
 
 
+# Subscribe-message templates the mini-program asks consent for (keys; their WeChat ids are
+# settings, WECHAT_TPL_<KEY>).
+SUBSCRIBE_TEMPLATE_KEYS = ("credential_expiry", "pledge_renewal", "activity_start", "branch_duty", "review_digest")
+
+
 def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
@@ -58,12 +63,8 @@ class Config:
         self.WECHAT_TIMEOUT_SECONDS = float(os.environ.get("WECHAT_TIMEOUT_SECONDS", "5"))
         # Subscribe-message template keys (what the mini-program asks consent for) -> WeChat ids.
         self.WECHAT_SUBSCRIBE_TEMPLATES = {
-            "credential_expiry": os.environ.get("WECHAT_TPL_CREDENTIAL_EXPIRY", "sim-tpl-credential-expiry"),
-            "pledge_renewal": os.environ.get("WECHAT_TPL_PLEDGE_RENEWAL", "sim-tpl-pledge-renewal"),
-            "activity_start": os.environ.get("WECHAT_TPL_ACTIVITY_START", "sim-tpl-activity-start"),
-            "branch_duty": os.environ.get("WECHAT_TPL_BRANCH_DUTY", "sim-tpl-branch-duty"),
-            "review_digest": os.environ.get("WECHAT_TPL_REVIEW_DIGEST", "sim-tpl-review-digest"),
-        }
+            key: os.environ.get(f"WECHAT_TPL_{key.upper()}", f"sim-tpl-{key.replace('_', '-')}")
+            for key in SUBSCRIBE_TEMPLATE_KEYS}
         # Reminder schedule, in Asia/Shanghai.
         self.REMINDERS_DAILY_AT = os.environ.get("REMINDERS_DAILY_AT", "09:00")
         self.REMINDERS_DIGEST_AT = os.environ.get("REMINDERS_DIGEST_AT", "08:30")

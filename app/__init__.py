@@ -80,6 +80,9 @@ def register_blueprints(app: Flask) -> None:
     from app.extensions import api
     from app.web import bp as web_bp
 
+    from miniprogram_api.common import document_text_rule
+
+    api.ma_plugin.converter.add_attribute_function(document_text_rule)
     miniprogram_api.register(api)
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)

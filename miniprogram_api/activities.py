@@ -1,11 +1,12 @@
 from flask import Response, url_for
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate, validates_schema
 
 from app.activities import checkin as checkin_service
 from app.activities import queries, services
 from app.activities.export import attendance_filename, attendance_xlsx
 from app.activities.models import ACTIVITY_TYPES, AUDIENCES
 from app.core.auth import current_user, requires
+from app.core.errors import APIError
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
@@ -101,7 +102,7 @@ class CheckinRequestSchema(Schema):
     @validates_schema
     def both_coordinates(self, data, **kwargs):
         if (data.get("lat") is None) != (data.get("lng") is None):
-            raise ValidationError("纬度和经度须同时提供", "lat")
+            raise APIError(code="LOCATION_INCOMPLETE", details={"fields": {"lat": ["纬度和经度须同时提供"]}})
 
 
 class CheckinSchema(Schema):

@@ -39,6 +39,14 @@ INT32_MAX = 2**31 - 1
 
 
 class SafeParser(FlaskParser):
+    # One multipart body (fields and files) documented and loaded by one schema.
+    __location_map__ = {**FlaskParser.__location_map__, "form_and_files": "load_form_and_files"}
+
+    def load_form_and_files(self, req, schema):
+        from werkzeug.datastructures import CombinedMultiDict
+
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+
     def _raw_load_json(self, req):
         from webargs import core
         from webargs.flaskparser import is_json_request
@@ -55,6 +63,8 @@ class SafeParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = SafeParser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+                                             "form_and_files": "multipart/form-data"}
 
     def arguments(self, schema, *, location="json", required=True, **kwargs):
         """As flask-smorest's; a required JSON body that is absent or empty is a 422, not an
@@ -75,6 +85,18 @@ class Blueprint(flask_smorest.Blueprint):
             return body_required
 
         return wrap
+
+
+# What app.core.safejson accepts in text, stated in the document for every string without a
+# format, enum or pattern of its own (no C0 control characters but tab and line breaks).
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+
+
+def document_text_rule(self, field, ret=None, **kwargs) -> dict:
+    """apispec attribute function: the text rule on plain string fields."""
+    if ret and ret.get("type") == "string" and not {"format", "enum", "pattern"} & set(ret):
+        return {"pattern": TEXT_PATTERN}
+    return {}
 
 
 class Int(fields.Integer):
@@ -105,6 +127,19 @@ class Bool(fields.Boolean):
         if not isinstance(value, bool):  # 0 == False in Python: a set lookup would accept it
             raise self.make_error("invalid", input=value)
         return value
+
+
+class FormDate(fields.Date):
+    """An optional date in a multipart form: absent or empty means none (wx.uploadFile sends
+    "" for an empty field); there is no null in a form, so the document does not offer one."""
+
+    def __init__(self, **kwargs):
+        super().__init__(load_default=None, allow_none=False, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value == "":
+            return None
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class QueryBool(fields.Boolean):

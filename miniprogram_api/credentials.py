@@ -8,7 +8,7 @@ from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.credentials import services
 from app.credentials.models import CREDENTIAL_KINDS
-from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, QueryBool, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("credentials", __name__, description="亮照亮证")
 
@@ -18,12 +18,13 @@ class CredentialFormSchema(Schema):
                          metadata={"description": "business_licence 营业执照；food_business 食品经营许可证；…"})
     number = text(64, metadata={"description": "证照编号（营业执照为统一社会信用代码）"})
     issuer = text(100, metadata={"description": "发证机关"})
-    valid_from = fields.Date(load_default=None)
-    valid_until = fields.Date(load_default=None, metadata={"description": "有效期至（长期则不填）"})
+    valid_from = FormDate()
+    valid_until = FormDate(metadata={"description": "有效期至（长期则不填）"})
     long_term = QueryBool(load_default=False, metadata={"description": "长期有效"})
 
 
-class PhotoSchema(Schema):
+class CredentialUploadSchema(CredentialFormSchema):
+    """The whole multipart body: the document's fields and its photo."""
     photo = Upload(required=True, metadata={"description": "证照照片，JPEG 或 PNG，不超过 5 MB"})
 
 
@@ -56,15 +57,14 @@ class PhotoArgs(Schema):
 
 @blp.route("/merchants/<int:merchant_id>/credentials", methods=["POST"])
 @idempotent
-@blp.arguments(CredentialFormSchema, location="form")
-@blp.arguments(PhotoSchema, location="files")
+@blp.arguments(CredentialUploadSchema, location="form_and_files")
 @blp.response(201, CredentialSchema)
 @blp.doc(security=BEARER)
 @requires()
-def submit(form, files, merchant_id):
+def submit(data, merchant_id):
     """上传营业执照或许可证（multipart，含照片；支持 Idempotency-Key）"""
-    photo = read_limited(files["photo"].stream, MAX_PHOTO_BYTES)
-    return services.submit_credential(current_user(), merchant_id, form, photo)
+    photo = read_limited(data.pop("photo").stream, MAX_PHOTO_BYTES)
+    return services.submit_credential(current_user(), merchant_id, data, photo)
 
 
 @blp.route("/merchants/<int:merchant_id>/credentials", methods=["GET"])

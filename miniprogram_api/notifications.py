@@ -4,6 +4,7 @@ from app.core.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.reminders import consents, inbox
+from config import SUBSCRIBE_TEMPLATE_KEYS
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
 
 blp = Blueprint("notifications", __name__, description="订阅消息授权与消息中心")
@@ -11,10 +12,11 @@ blp = Blueprint("notifications", __name__, description="订阅消息授权与消
 
 class SubscribeSchema(Schema):
     template_keys = fields.List(
-        fields.String(validate=validate.Length(min=1, max=32)), required=True,
+        fields.String(validate=validate.OneOf(SUBSCRIBE_TEMPLATE_KEYS)), required=True,
         validate=validate.Length(max=20),
         metadata={"description": "用户在 wx.requestSubscribeMessage 中刚同意的模板："
-                                 "credential_expiry, pledge_renewal, activity_start, branch_duty, review_digest",
+                                 "credential_expiry 证照到期, pledge_renewal 承诺续签, activity_start 活动开始, "
+                                 "branch_duty 支部例行工作, review_digest 待审核汇总",
                   "example": ["credential_expiry", "activity_start"]})
 
 

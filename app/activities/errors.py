@@ -23,6 +23,7 @@ register_codes({
     "CHECKIN_LOCATION_REQUIRED": (422, "本活动需要定位签到，请允许获取位置后重试"),
     "CHECKIN_NOT_ELIGIBLE": (403, "您不在该活动的签到范围内（须为本组织已认定党员或本站点骑手）"),
     "CHECKIN_FULL": (409, "活动人数已满，无法签到"),
+    "LOCATION_INCOMPLETE": (422, "纬度和经度须同时提供（GCJ-02，即 wx.getLocation({type: 'gcj02'}) 的返回值）"),
     "CHECKIN_ACCURACY_TOO_POOR": (422, "定位误差太大（超过 500 米），无法确认您在活动地点：请打开手机定位（GPS）、到开阔处后重新扫码"),
     "CHECKIN_RATE_LIMITED": (429, "扫码过于频繁，请稍后再试；如多次失败请联系组织者手工签到"),
     "POINTS_NOT_MEMBER": (422, "只能为本组织党员或本站点骑手调整积分"),

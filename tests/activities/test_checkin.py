@@ -173,7 +173,7 @@ def test_checkin_needs_login_and_validates_input(client, setup, clock):
     _, activity, user = setup
     assert client.post(f"/api/v1/activities/{activity.id}/checkins", json={"payload": "x"}).status_code == 401
     bad = scan(client, activity.id, user, code_for(activity.id, clock.now()), lat=23.0)
-    assert error_code(bad) == "VALIDATION_ERROR"
+    assert error_code(bad) == "LOCATION_INCOMPLETE"
     assert error_code(scan(client, 999999, user, "c1.999999.1.abc")) == "ACTIVITY_NOT_FOUND"
 
 
