@@ -66,6 +66,20 @@ class Blueprint(flask_smorest.Blueprint):
     DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**flask_smorest.Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
                                              "form_and_files": "multipart/form-data"}
 
+    def route(self, rule, *, parameters=None, **options):
+        """As flask-smorest's; a route naming a stall by its sticker token documents the 410 a
+        voided (reissued) sticker answers with."""
+        decorator = super().route(rule, parameters=parameters, **options)
+        if "<token>" not in rule:
+            return decorator
+
+        def wrap(func):
+            gone = self.alt_response(410, schema=ErrorSchema,
+                                     description="二维码已作废（摊位已重新发码）：STALL_TOKEN_VOID")
+            return decorator(gone(func))
+
+        return wrap
+
     def arguments(self, schema, *, location="json", required=True, **kwargs):
         """As flask-smorest's; a required JSON body that is absent or empty is a 422, not an
         empty object that an all-optional schema would accept."""
