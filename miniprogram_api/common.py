@@ -101,16 +101,19 @@ class Blueprint(flask_smorest.Blueprint):
         return wrap
 
 
-# What app.core.safejson accepts in text, stated in the document for every string without a
-# format, enum or pattern of its own (no C0 control characters but tab and line breaks).
-TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f]*$"
+# What app.core.safejson accepts in text (no control characters but tab and line breaks),
+# stated in the document for every string without a format, enum or pattern of its own; a text
+# that must not be blank also needs one character that is not white space.
+_CONTROLS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
+NONBLANK_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"
 
 
 def document_text_rule(self, field, ret=None, **kwargs) -> dict:
-    """apispec attribute function: the text rule on plain string fields."""
-    if ret and ret.get("type") == "string" and not {"format", "enum", "pattern"} & set(ret):
-        return {"pattern": TEXT_PATTERN}
-    return {}
+    """apispec attribute function: the text rules on string fields."""
+    if not ret or ret.get("type") != "string" or {"format", "enum", "pattern"} & set(ret):
+        return {}
+    return {"pattern": NONBLANK_PATTERN if getattr(field, "nonblank", False) else TEXT_PATTERN}
 
 
 class Int(fields.Integer):
@@ -191,7 +194,21 @@ class DecisionSchema(Schema):
     reason = fields.String(load_default=None, validate=validate.Length(max=500))
 
 
-def text(max_len: int, required: bool = True, **kwargs) -> fields.String:
-    """A trimmed, length-bounded string field."""
-    length = validate.Length(min=1 if required else 0, max=max_len)
-    return fields.String(required=required, validate=length, **kwargs)
+class Text(fields.String):
+    """Text a person typed: leading and trailing blanks never count towards its length or
+    content; a non-blank one must keep at least one character."""
+
+    def __init__(self, *args, nonblank: bool = False, **kwargs):
+        self.nonblank = nonblank
+        super().__init__(*args, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+def text(max_len: int, required: bool = True, blank: bool | None = None, **kwargs) -> Text:
+    """A trimmed, length-bounded text field; blank (empty after trimming) only where it is
+    optional, unless `blank` says otherwise."""
+    blank = (not required) if blank is None else blank
+    return Text(required=required, nonblank=not blank,
+                validate=validate.Length(min=0 if blank else 1, max=max_len), **kwargs)

@@ -78,7 +78,8 @@ def appoint_manager(data, market_id):
 class StallsCreateSchema(Schema):
     numbers = fields.List(
         fields.String(validate=[validate.Length(min=1, max=32),
-                                validate.Regexp(r"^[^\s\x00-\x1f][^\x00-\x1f]*$", error="摊位号不能以空白开头或含控制字符")]),
+                                validate.Regexp(r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+                                                error="摊位号不能以空白开头或含控制字符")]),
         required=True, validate=validate.Length(min=1, max=500),
         metadata={"description": "摊位号列表，一次最多 500 个", "example": ["A-01", "A-02"]})
 

@@ -9,21 +9,9 @@ from app.pledges import exports, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
 from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
-                                    xlsx_doc, xlsx_download)
+                                    text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("pledges", __name__, description="诚信经营承诺")
-
-
-class Trimmed(fields.String):
-    """Leading and trailing blanks never count towards a text's length or content."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
-
-
-def trimmed(max_len: int, required: bool = True, **kwargs) -> Trimmed:
-    return Trimmed(required=required, validate=validate.Length(min=1 if required else 0, max=max_len),
-                   **kwargs)
 
 
 COMMITMENT_ITEMS = dict(validate=validate.Length(min=1, max=30),
@@ -44,8 +32,8 @@ class TemplateQuerySchema(PageArgs):
 
 
 class TemplateCreateSchema(Schema):
-    title = trimmed(100, metadata={"example": "诚信经营承诺书"})
-    items = fields.List(trimmed(200), required=True, **COMMITMENT_ITEMS)
+    title = text(100, metadata={"example": "诚信经营承诺书"})
+    items = fields.List(text(200), required=True, **COMMITMENT_ITEMS)
     term_months = Int(load_default=12, **TERM_MONTHS)
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
                                 metadata={"description": "适用地区的行政区划代码；000000 表示全国（仅系统管理员）",
@@ -53,8 +41,8 @@ class TemplateCreateSchema(Schema):
 
 
 class TemplateUpdateSchema(Schema):
-    title = trimmed(100, required=False)
-    items = fields.List(trimmed(200), **COMMITMENT_ITEMS)
+    title = text(100, required=False, blank=False)
+    items = fields.List(text(200), **COMMITMENT_ITEMS)
     term_months = Int(**TERM_MONTHS)
     active = Bool(metadata={"description": "false 停用；已被签署过的模板修改文字会生成新版本"})
 
@@ -111,8 +99,8 @@ def update_template(data, template_id):
 
 class SignSchema(Schema):
     template_id = Int(required=True, validate=validate.Range(min=1))
-    signer_name = trimmed(64, metadata={"description": "签署人姓名（手写输入）", "example": "李小兰"})
-    extra_commitments = trimmed(1000, required=False, load_default=None, allow_none=True,
+    signer_name = text(64, metadata={"description": "签署人姓名（手写输入）", "example": "李小兰"})
+    extra_commitments = text(1000, required=False, load_default=None, allow_none=True,
                                 metadata={"description": "补充承诺（可选，经微信内容安全检测）"})
     market_id = Int(load_default=None, validate=validate.Range(min=1),
                                metadata={"description": "审核市场：在多个市场有摊位时必填"})

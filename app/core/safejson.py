@@ -16,8 +16,8 @@ import re
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 18  # fits a signed 64-bit integer; ids and counts are far below
-# Lone surrogates and C0 controls other than \t \n \r.
-_BAD_TEXT = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f]")
+# Lone surrogates, C0 controls other than \t \n \r, DEL and the C1 controls.
+_BAD_TEXT = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class RequestJSONError(json.JSONDecodeError):

@@ -50,8 +50,14 @@ def local_today(now: datetime | None = None) -> date:
     return to_local(now or utcnow()).date()
 
 
+EARLIEST_DAY, LATEST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def local_midnight_utc(day: date) -> datetime:
-    """The UTC instant at which `day` starts in Asia/Shanghai."""
+    """The UTC instant at which `day` starts in Asia/Shanghai. Days outside 1900–9998 (a filter
+    from 0001-01-01) are taken as those bounds: no instant of this system lies beyond them, and
+    the conversion must not overflow."""
+    day = min(max(day, EARLIEST_DAY), LATEST_DAY)
     return to_naive_utc(datetime(day.year, day.month, day.day, tzinfo=SHANGHAI))
 
 
