@@ -45,7 +45,13 @@ class SafeParser(FlaskParser):
     def load_form_and_files(self, req, schema):
         from werkzeug.datastructures import CombinedMultiDict
 
-        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
+        return self._makeproxy(_checked(req.form, CombinedMultiDict([req.form, req.files])), schema)
+
+    def load_querystring(self, req, schema):
+        return self._makeproxy(_checked(req.args), schema)
+
+    def load_form(self, req, schema):
+        return self._makeproxy(_checked(req.form), schema)
 
     def _raw_load_json(self, req):
         from webargs import core
@@ -59,6 +65,18 @@ class SafeParser(FlaskParser):
         if isinstance(error, safejson.RequestJSONError):
             raise APIError(code=error.code, message=error.chinese)
         raise APIError(code="INVALID_JSON")
+
+
+def _checked(texts, loaded=None):
+    """Query and form values obey the same text rule as JSON bodies (a %00 in a query string
+    must not reach the database)."""
+    for values in texts.listvalues():
+        for value in values:
+            try:
+                safejson.check_text(value)
+            except safejson.RequestJSONError as error:
+                raise APIError(code=error.code, message=error.chinese)
+    return texts if loaded is None else loaded
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -43,6 +43,18 @@ def _start_request() -> None:
     g.client_request_id = request.environ.get(frame.CLIENT_REQUEST_ID_KEY)
     # For the server's access log: the route template, never the raw path (app.core.serving).
     request.environ[frame.ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else None
+    _refuse_unreadable_path()
+
+
+def _refuse_unreadable_path() -> None:
+    """A path segment with a control character or a lone surrogate names nothing: 404 before
+    it reaches a query (PostgreSQL refuses NUL in text)."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str):
+            try:
+                safejson.check_text(value)
+            except safejson.RequestJSONError:
+                raise APIError(code=PATH_OBJECTS.get(name, "NOT_FOUND"))
 
 
 def _session_untouched() -> bool:

@@ -149,3 +149,17 @@ def test_failed_final_commit_keeps_the_request_id(app, db, monkeypatch, caplog):
     assert response.get_json()["error"]["details"]["request_id"] == server_id != "client-chosen-1"
     assert any(getattr(r, "request_id", None) == server_id for r in caplog.records)
     assert db.session.query(User).filter_by(openid="never-committed").count() == 0
+
+
+def test_query_form_and_path_text_obey_the_same_rule(client, admin, shop):
+    """A NUL or control character in a query string, a multipart field or a path segment is
+    refused before it reaches the database (PostgreSQL refuses NUL in text outright)."""
+    query = client.get("/api/v1/pledge-templates?region=45%0003")
+    assert query.status_code == 422 and error_code(query) == "TEXT_INVALID_CHARACTERS"
+    dated = client.get("/api/v1/activities?from=2026-01-01%C2%85", headers=admin.headers)
+    assert dated.status_code == 422 and error_code(dated) == "TEXT_INVALID_CHARACTERS"
+    path = client.get("/api/v1/public/stalls/ab%00cd")
+    assert path.status_code == 404 and error_code(path) == "STALL_NOT_FOUND"
+    market, manager, stalls, login, merchant_id = shop.held_stall()
+    form = shop.upload(login, merchant_id, number="JY1450403\x00123")
+    assert form.status_code == 422 and error_code(form) == "TEXT_INVALID_CHARACTERS"
