@@ -83,11 +83,6 @@ def register(app: Flask) -> None:
         app.cli.add_command(group)
     app.cli.add_command(wechat_sim)
     for path in FEATURE_CLI:
-        try:
-            module = importlib.import_module(path)
-        except ModuleNotFoundError as exc:
-            if exc.name == path:
-                continue
-            raise
+        module = importlib.import_module(path)  # a bad path fails loudly, not a missing command
         for command in module.commands:
             app.cli.add_command(command)

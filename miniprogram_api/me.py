@@ -38,11 +38,8 @@ class PhoneSchema(Schema):
 
 
 def memberships_of(user) -> list:
-    """Filled by the orgs feature; kept as a hook so /me works before it exists."""
-    try:
-        from app.orgs.queries import memberships_for_user
-    except ImportError:
-        return []
+    from app.orgs.queries import memberships_for_user
+
     return memberships_for_user(user)
 
 

@@ -25,3 +25,15 @@ def test_every_error_code_is_documented(client):
     missing = [code for code in CODES if f"`{code}`" not in description]
     assert missing == []
     assert "| `WECHAT_CODE_INVALID` | 401 |" in description
+
+
+def test_registries_name_only_modules_that_exist():
+    """The demo steps and CLI modules are imported without a safety net: a typo fails here."""
+    import importlib
+
+    from app.cli import FEATURE_CLI
+    from app.demo import STEPS
+    from miniprogram_api import FEATURE_MODULES
+
+    for path in (*STEPS, *FEATURE_CLI, *(f"miniprogram_api.{name}" for name in FEATURE_MODULES)):
+        importlib.import_module(path)
