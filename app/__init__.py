@@ -27,11 +27,18 @@ def create_app(config: object | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"],
                                 x_proto=app.config["PROXY_COUNT"], x_host=app.config["PROXY_COUNT"])
     register_extensions(app)
+    register_caches(app)
     register_http(app)
     register_blueprints(app)
     register_cli(app)
     register_middleware(app)
     return app
+
+
+def register_caches(app: Flask) -> None:
+    from app.core import caches
+
+    caches.install(app)
 
 
 def register_middleware(app: Flask) -> None:

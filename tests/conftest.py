@@ -81,9 +81,9 @@ def _app(wechat_sim):
     yield app
     with app.app_context():
         db.session.remove()
-    from app.markets.badge_cache import close_thread_probe
+    from app.core.caches import clear_process_caches
 
-    close_thread_probe()
+    clear_process_caches()  # also returns the badge reader's connection
     # Every app a test created (outage, proxy, migration checks) closes its pool now, not in
     # the garbage collector at interpreter exit, where a rollback can no longer run.
     for engines in list(db._app_engines.values()):
@@ -127,15 +127,9 @@ def app(_app, wechat_sim):
         _clean_database(db)
         _clean_kv(kv)  # inside the context: kv resolves to this app's store
     clock.set(None)
-    from app.markets.badge_cache import local_cache
+    from app.core.caches import clear_process_caches
 
-    local_cache.clear()  # the per-worker badge cache is process-wide: no badge outlives its test
-    from app.core.auth import principal_cache
-
-    principal_cache.clear()  # ids restart per test, so a token string can recur
-    from app.core.memo import clear_all
-
-    clear_all()
+    clear_process_caches()  # ids restart per test: no cached badge, token or fact outlives it
 
 
 @pytest.fixture

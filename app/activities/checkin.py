@@ -223,7 +223,7 @@ def find_checkin_record(activity_id: int, user_id: int) -> CheckInRecord | None:
 
 # A check-in is never updated in what a scan answers, nor deleted: once seen committed it can
 # answer every later retry of that user from memory.
-_known_checkins = ImmutableFacts(size=50_000, ttl_seconds=3600)
+_known_checkins = ImmutableFacts("known_checkins", size=50_000, ttl_seconds=3600)
 
 
 def known_checkin(activity_id: int, user_id: int) -> CheckInRecord | None:

@@ -18,6 +18,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core.caches import process_cache
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
 from app.extensions import db
 
@@ -139,7 +140,7 @@ def _detached_copy(instance):
     return copy
 
 
-principal_cache = PrincipalCache()
+principal_cache = process_cache("principals", PrincipalCache())
 
 
 @event.listens_for(Session, "after_flush")

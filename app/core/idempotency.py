@@ -75,7 +75,7 @@ def _stored_answer():
 
 
 # A stored answer never changes; retries of one key may hit this worker again and again.
-_answers = ImmutableFacts(size=20_000, ttl_seconds=600)
+_answers = ImmutableFacts("idempotent_answers", size=20_000, ttl_seconds=600)
 
 
 def _find(user_id: int, key: str):

@@ -9,16 +9,16 @@ import time
 from collections import OrderedDict
 from typing import Any, Hashable
 
-_ALL: list["ImmutableFacts"] = []
+from app.core.caches import process_cache
 
 
 class ImmutableFacts:
-    def __init__(self, size: int, ttl_seconds: float) -> None:
+    def __init__(self, name: str, size: int, ttl_seconds: float) -> None:
         self.size = size
         self.ttl = ttl_seconds
         self._data: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
-        _ALL.append(self)
+        process_cache(name, self)
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
@@ -44,8 +44,3 @@ class ImmutableFacts:
         with self._lock:
             self._data.clear()
 
-
-def clear_all() -> None:
-    """Tests: ids restart with every test database, so facts must not outlive a test."""
-    for facts in _ALL:
-        facts.clear()

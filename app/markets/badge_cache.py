@@ -27,6 +27,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session
 
+from app.core.caches import process_cache
 from app.core.time import utcnow
 from app.extensions import db, kv
 from app.markets.models import Stall
@@ -245,10 +246,19 @@ class LocalCache:
             self._data.clear()
 
 
-local_cache = LocalCache()
+local_cache = process_cache("badge_pages", LocalCache())
 
 _VERSION_SQL = text("SELECT badge_version FROM stalls WHERE token = :token")
 _probe = threading.local()
+
+
+class _ProbeHolder:
+    """The badge reader's per-thread connection, as a declared process cache."""
+
+    def clear(self) -> None:
+        close_thread_probe()
+
+
 
 
 class _VersionProbe:
@@ -259,6 +269,7 @@ class _VersionProbe:
 
     def __init__(self, engine) -> None:
         self.engine = engine
+        self.pid = os.getpid()
         self.fairy = engine.raw_connection()  # checked out for the thread's lifetime
         driver = self.fairy.driver_connection
         if engine.dialect.name == "postgresql":
@@ -287,6 +298,8 @@ class _VersionProbe:
         return row[0] if row else None
 
     def close(self) -> None:
+        if self.pid != os.getpid():
+            return  # inherited through a fork: the socket is the parent's, leave it alone
         try:
             self.fairy.invalidate()
         except Exception:
@@ -303,6 +316,7 @@ def close_thread_probe() -> None:
 
 
 atexit.register(close_thread_probe)
+process_cache("badge_reader_connection", _ProbeHolder())
 
 
 def current_version(token: str) -> int | None:
