@@ -66,19 +66,24 @@ def register_extensions(app: Flask) -> None:
 
     db.init_app(app)
     from app.core import content
+    from app.wechat.client import ensure_text_safe
 
-    content.install()  # public text is content-checked before any flush (R12)
+    content.install(ensure_text_safe)  # public text is content-checked before any flush (R12)
     migrate.init_app(app, db, directory=str(_project_dir() / "migrations"), render_as_batch=True,
                      compare_type=True)
     kv.init_app(app)
+    from miniprogram_api.common import ErrorSchema
+
+    api.ERROR_SCHEMA = ErrorSchema  # every error response documented as {"error": {code, message, details}}
     api.init_app(app)
 
 
 def register_http(app: Flask) -> None:
     from app.core.http import init_http, install_url_converters
+    from app.identity.auth import enforce_route_auth
 
     install_url_converters(app)
-    init_http(app)
+    init_http(app, authenticate=enforce_route_auth)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -51,7 +51,7 @@ def users_grant(openid: str, role: str, scope: str | None, reason: str) -> None:
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def regions_import(csv_file) -> None:
     """从 GB/T 2260 CSV（code,name）导入行政区划"""
-    from app.markets.regions import read_gbt2260_csv, upsert_regions
+    from app.core.regions import read_gbt2260_csv, upsert_regions
 
     try:
         rows = read_gbt2260_csv(csv_file)

@@ -21,13 +21,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class EnvelopeApi(Api):
-    """Documents every error response as our envelope, {"error": {code, message, details}}."""
-
-    from miniprogram_api.common import ErrorSchema as ERROR_SCHEMA  # noqa: N811
-
-
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = EnvelopeApi()
+api = Api()  # its error schema, our envelope, is set by create_app before init_app
 kv = KeyValueStore()

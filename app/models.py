@@ -2,7 +2,7 @@
 from app.core.audit import AuditEntry  # noqa: F401
 from app.core.idempotency import IdempotencyRecord  # noqa: F401
 from app.identity.models import RoleGrant, User, WechatSession  # noqa: F401
-from app.markets.regions import Region  # noqa: F401
+from app.core.regions import Region  # noqa: F401
 from app.markets.models import *  # noqa: F401,F403
 from app.credentials.models import *  # noqa: F401,F403
 from app.pledges.models import *  # noqa: F401,F403

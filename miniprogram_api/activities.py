@@ -5,7 +5,7 @@ from app.activities import checkin as checkin_service
 from app.activities import queries, services
 from app.activities.export import attendance_filename, attendance_xlsx
 from app.activities.models import ACTIVITY_TYPES, AUDIENCES
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.errors import APIError
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema

@@ -2,7 +2,7 @@ from marshmallow import Schema, fields, validate
 
 from app.activities import queries, services
 from app.activities.models import AMENITIES
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
 

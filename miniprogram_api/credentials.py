@@ -3,7 +3,7 @@ from flask import send_file
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.credentials import services

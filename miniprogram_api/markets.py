@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.identity.services import appoint_market_manager
 from app.markets import services
 from app.core.pagination import PageArgs, page_schema

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.identity import services
 from app.identity.models import ROLE_LABELS
 from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime

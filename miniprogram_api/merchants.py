@@ -1,7 +1,7 @@
 """Business entities (经营主体): created by a merchant, who becomes its owner."""
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.markets import services
 from app.markets.models import MERCHANT_KINDS
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS

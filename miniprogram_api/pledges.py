@@ -1,7 +1,7 @@
 """Integrity pledges (诚信经营承诺): templates, signing, review queue, review, revocation, export."""
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import to_local, utcnow

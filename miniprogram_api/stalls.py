@@ -2,7 +2,7 @@
 from flask import Response, current_app
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.core.errors import APIError
 from app.markets import badge_cache, services
 from app.markets.models import FEEDBACK_CATEGORIES

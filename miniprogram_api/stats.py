@@ -1,7 +1,7 @@
 """Coverage figures for regulators (覆盖情况统计)."""
 from marshmallow import Schema, fields, validate
 
-from app.core.auth import current_user, requires
+from app.identity.auth import current_user, requires
 from app.stats import services
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
 

@@ -195,7 +195,7 @@ def auth(client) -> AuthActions:
 
 @pytest.fixture
 def regions(db):
-    from app.markets.regions import DEMO_REGIONS, upsert_regions
+    from app.core.regions import DEMO_REGIONS, upsert_regions
 
     upsert_regions(DEMO_REGIONS)
     db.session.commit()

@@ -119,7 +119,7 @@ def test_an_outsider_cannot_tell_a_real_object_from_a_missing_one(app, client, a
         "regulator of another region": ("regulator", "region:430281"),
         "secretary of another org": ("branch_secretary", "org:2147483000"),
     }[elsewhere]
-    from app.markets.regions import upsert_regions
+    from app.core.regions import upsert_regions
 
     upsert_regions([("430000", "湖南省"), ("430200", "株洲市"), ("430281", "醴陵市")])
     db.session.commit()

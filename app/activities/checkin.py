@@ -23,6 +23,7 @@ from app.activities.models import Activity, CheckIn, CheckInRefusal, PointsEntry
 from app.core import ratelimit
 from app.core.db import insert_ignore_returning, is_postgres
 from app.core.errors import APIError
+from app.core.geo import haversine_m
 from app.core.memo import ImmutableFacts
 from app.core.time import utcnow
 from app.extensions import db
@@ -39,7 +40,6 @@ MAX_ACCURACY_M = 500
 # Refused scans of one activity by one user per minute; past it, scans are answered 429 before
 # any database work (an honest member with a bad fix needs a handful; successes never count).
 REFUSED_SCANS_PER_MINUTE = 12
-EARTH_RADIUS_M = 6_371_008.8  # mean Earth radius (IUGG)
 _EPOCH = datetime(1970, 1, 1)
 
 
@@ -114,14 +114,6 @@ def code_png(payload: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=6)
     return buffer.getvalue()
-
-
-# -- geometry ---------------------------------------------------------------------------------
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lng2 - lng1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 @dataclass(frozen=True)
@@ -315,7 +307,7 @@ def _dialect_insert(connection):
 def _scan_statement():
     """Built once with bind parameters: constructing it (and its cache key) per request cost
     about as much as running it."""
-    from app.activities.queries import eligibility_clause
+    from app.activities.audience import eligibility_clause
 
     user_id = bindparam("user_id")
     return (select(Activity, CheckIn, eligibility_clause(user_id).label("eligible"))

@@ -5,57 +5,19 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, or_, select
 
-from app.activities.checkin import haversine_m
+from app.activities.audience import audience_user_ids, org_roster_ids
 from app.activities.models import Activity, CareStation, CheckIn, CheckInRefusal, LeaveRequest, PointsEntry, Registration
+from app.core.geo import haversine_m
 from app.core.pagination import paginate
 from app.core.time import local_midnight_utc
 from app.extensions import db
 from app.identity.models import User
 from app.identity.services import display_name, mask_phone, public_name
-from app.orgs.models import Membership, StationRider
 from app.orgs.queries import organised_org_ids, station_org_ids, verified_org_ids
 
 METRES_PER_DEGREE = 111_320.0
-
-
-# -- audience ---------------------------------------------------------------------------------
-def is_eligible(user_id: int, activity: Activity) -> bool:
-    """A verified member of the organisation; for open rider activities also any rider who
-    joined the organisation's station. One round trip."""
-    member = select(Membership.id).where(Membership.org_id == activity.org_id, Membership.user_id == user_id,
-                                         Membership.status == "verified")
-    if activity.audience == "station_riders":
-        rider = select(StationRider.id).where(StationRider.org_id == activity.org_id,
-                                              StationRider.user_id == user_id)
-        member = member.union_all(rider)
-    return db.session.execute(member.limit(1)).first() is not None
-
-
-def eligibility_clause(user_id: int):
-    """The same rule as is_eligible, as a SQL expression over Activity (for one-query loads)."""
-    member = select(Membership.id).where(Membership.org_id == Activity.org_id, Membership.user_id == user_id,
-                                         Membership.status == "verified").correlate(Activity).exists()
-    rider = select(StationRider.id).where(StationRider.org_id == Activity.org_id,
-                                          StationRider.user_id == user_id).correlate(Activity).exists()
-    return or_(member, and_(Activity.audience == "station_riders", rider))
-
-
-def audience_user_ids(activity: Activity) -> set[int]:
-    ids = set(db.session.scalars(select(Membership.user_id).where(
-        Membership.org_id == activity.org_id, Membership.status == "verified")))
-    if activity.audience == "station_riders":
-        ids |= set(db.session.scalars(select(StationRider.user_id).where(StationRider.org_id == activity.org_id)))
-    return ids
-
-
-def org_roster_ids(org_id: int) -> set[int]:
-    """Verified members and station riders of an organisation (points leaderboard)."""
-    ids = set(db.session.scalars(select(Membership.user_id).where(
-        Membership.org_id == org_id, Membership.status == "verified")))
-    ids |= set(db.session.scalars(select(StationRider.user_id).where(StationRider.org_id == org_id)))
-    return ids
 
 
 

@@ -9,16 +9,16 @@ from sqlalchemy import select
 from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.checkin import LocationVerdict, check_window, find_checkin, record_checkin
 from app.activities.models import Activity, CareStation, LeaveRequest, PointsEntry, Registration
-from app.activities.queries import is_eligible, org_roster_ids
+from app.activities.audience import is_eligible, org_roster_ids
 from app.core.review import decide, decision_reason
 from app.core import audit
-from app.core.auth import Target, authorize
+from app.identity.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import SHANGHAI, to_naive_utc, utcnow
 from app.extensions import db
 from app.identity.services import get_user
-from app.markets.regions import Region, region_covers
+from app.core.regions import Region, region_covers
 from app.orgs.models import PartyOrg
 from app.orgs.services import ancestry, authorize_organiser, get_org, org_target
 

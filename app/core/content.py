@@ -74,14 +74,15 @@ def _writer():
     return g.get("current_user") if has_request_context() else None
 
 
-def _check(session: Session, user, texts) -> None:
-    from app.wechat.client import ensure_text_safe
+_checker = None  # ensure_text_safe(text, openid, scene=, field=): WeChat's, given by create_app
 
+
+def _check(session: Session, user, texts) -> None:
     checked = session.info.setdefault(_CHECKED, set())
     for field, scene, text in texts:
         if (scene, text) in checked:
             continue
-        ensure_text_safe(text, user.openid, scene=scene, field=field)
+        _checker(text, user.openid, scene=scene, field=field)
         checked.add((scene, text))
 
 
@@ -143,8 +144,11 @@ def _forget_checks(session: Session) -> None:
     session.info.pop(_CHECKED, None)
 
 
-def install() -> None:
-    """Called by create_app; listening twice would check twice, so only once per process."""
+def install(checker) -> None:
+    """Called by create_app with the checker (app.wechat.client.ensure_text_safe); listening
+    twice would check twice, so the listeners are added once per process."""
+    global _checker
+    _checker = checker
     if not event.contains(Session, "before_flush", check_before_flush):
         event.listen(Session, "before_flush", check_before_flush)
         event.listen(Session, "do_orm_execute", check_orm_statement)

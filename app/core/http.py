@@ -11,7 +11,6 @@ from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
 
 from app.core import frame, safejson
-from app.core.auth import enforce_route_auth
 from app.core.errors import CODES, NOT_VISIBLE, PATH_OBJECTS, APIError
 from app.extensions import db
 
@@ -207,10 +206,11 @@ def install_url_converters(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
 
 
-def init_http(app: Flask) -> None:
-    """After the extensions: flask-smorest registers an HTTPException handler we replace."""
+def init_http(app: Flask, authenticate) -> None:
+    """After the extensions: flask-smorest registers an HTTPException handler we replace.
+    `authenticate` is identity's route check, run once the request has its id."""
     app.before_request(_start_request)
-    app.before_request(enforce_route_auth)
+    app.before_request(authenticate)
     app.after_request(_commit_or_fail)  # X-Request-ID and common headers: app.core.frame
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)

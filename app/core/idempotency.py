@@ -9,13 +9,12 @@ import functools
 import hashlib
 from datetime import datetime, timedelta
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint, bindparam, delete, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.auth import current_user
 from app.core.db import insert_ignore
-from app.core.errors import APIError
+from app.core.errors import APIError, Unauthorized
 from app.core.memo import ImmutableFacts
 from app.core.time import utcnow
 from app.extensions import db
@@ -98,7 +97,11 @@ def idempotent(view):
             return view(*args, **kwargs)
         if len(key) > KEY_MAX:
             raise APIError(code="VALIDATION_ERROR", message="Idempotency-Key 过长（最多 128 个字符）")
-        user = current_user()
+        # Idempotent routes require login (@requires), so identity has authenticated the caller
+        # before the view runs; replays are per user.
+        user = g.get("current_user")
+        if user is None:
+            raise Unauthorized()
         fingerprint = _fingerprint()
         existing = _find(user.id, key)
         if existing is not None:

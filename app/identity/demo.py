@@ -1,6 +1,6 @@
 """Demo regions and people: a regulator of 梧州市 and an administrator."""
 from app.identity.services import find_or_create_user, grant_role
-from app.markets.regions import DEMO_REGIONS, upsert_regions
+from app.core.regions import DEMO_REGIONS, upsert_regions
 
 DEMO_PEOPLE = {
     # openid: (nickname, role, scope). Log in as any of them with code "sim-<openid>".

@@ -6,7 +6,7 @@ import re
 from sqlalchemy import select
 
 from app.core import audit
-from app.core.auth import Target, authorize, issue_token
+from app.identity.auth import Target, authorize, issue_token
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError
 from app.core.time import utcnow
@@ -113,7 +113,7 @@ def parse_scope(scope: str | None) -> tuple[str, str]:
     if kind not in SCOPE_TYPES or not value:
         raise APIError(code="SCOPE_INVALID", details={"scope": scope})
     if kind == "region":
-        from app.markets.regions import Region
+        from app.core.regions import Region
 
         if db.session.get(Region, value) is None:
             raise APIError(code="REGION_NOT_FOUND", details={"scope": scope})

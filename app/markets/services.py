@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from app.core import ratelimit
 from app.core.review import decide, decision_reason
 from app.core import audit
-from app.core.auth import Target, authorize, has_role
+from app.identity.auth import Target, authorize, has_role
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, NotFound
 from app.core.ids import base62_token
@@ -19,7 +19,7 @@ from app.extensions import db
 from app.markets import badge_cache
 from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
 from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
-from app.markets.regions import Region
+from app.core.regions import Region
 from app.markets.uscc import is_valid_uscc, normalize
 
 MAX_STALLS_PER_CALL = 500

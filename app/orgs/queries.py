@@ -15,8 +15,8 @@ _PARTY_OPERATOR_SQL = (
 
 def party_member_operator(owner_user_id: int) -> dict | None:
     """{"org": name} when the user who operates the entity is a verified party member, else None.
-    One indexed query of committed data (see app.markets.badge_cache.query)."""
-    from app.markets.badge_cache import query
+    One indexed query of committed data (see app.core.reader.query)."""
+    from app.core.reader import query
 
     rows = query(_PARTY_OPERATOR_SQL, (owner_user_id,))
     return {"org": rows[0][0]} if rows else None
@@ -77,8 +77,8 @@ def descendant_ids(org_ids: list[int]) -> set[int]:
 def organised_org_ids(user) -> set[int] | None:
     """Organisations the user runs through a role (secretary of it or an ancestor, manager of
     its market, regulator of its region). None means all (admin)."""
-    from app.core.auth import scopes_of
-    from app.markets.regions import code_prefix
+    from app.identity.auth import scopes_of
+    from app.core.regions import code_prefix
 
     grants = [g for g in user.grants if g.role in ("admin", "branch_secretary", "market_manager", "regulator")]
     if any(g.role == "admin" for g in grants):

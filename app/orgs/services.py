@@ -11,14 +11,14 @@ from sqlalchemy import select
 
 from app.core.review import compare_and_set, decide, decision_reason
 from app.core import audit
-from app.core.auth import Target, authorize
+from app.identity.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import utcnow
 from app.extensions import db
 from app.markets import badge_cache
 from app.markets.models import Market
-from app.markets.regions import Region, region_covers
+from app.core.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes
 from app.orgs.models import Membership, PartyOrg, StationJoinRequest, StationRider
 

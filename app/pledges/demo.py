@@ -2,7 +2,7 @@
 from sqlalchemy import select
 
 from app.extensions import db
-from app.markets.regions import Region
+from app.core.regions import Region
 from app.pledges.models import Pledge, PledgeTemplate
 
 DEMO_TEMPLATE = {

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from app.core.auth import authorize
+from app.identity.auth import authorize
 from app.core.time import to_local, utcnow
 from app.core.xlsx import Sheet
 from app.extensions import db

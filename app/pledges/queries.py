@@ -36,7 +36,7 @@ def pledge_badge_entry(merchant_id: int, now: datetime) -> dict | None:
     "extra_commitments" (str | None; passed the content check when signed).
 
     One indexed query of committed data: it runs on every badge cache miss."""
-    from app.markets.badge_cache import as_datetime, as_json, query, sql_time
+    from app.core.reader import as_datetime, as_json, query, sql_time
 
     moment = sql_time(now)
     rows = query(_BADGE_ENTRY_SQL, (merchant_id, moment, moment))

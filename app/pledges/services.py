@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.review import compare_and_set, decision_reason
 from app.core import audit
-from app.core.auth import Target, authorize
+from app.identity.auth import Target, authorize
 from app.core.db import get_or_404
 from app.core.errors import APIError
 from app.core.pagination import paginate
@@ -23,7 +23,7 @@ from app.core.time import end_of_local_day_utc, local_today, utcnow
 from app.extensions import db
 from app.markets import badge_cache
 from app.markets.models import Market, Merchant, Stall
-from app.markets.regions import Region, region_covers
+from app.core.regions import Region, region_covers
 from app.markets.services import get_market, market_target
 from app.pledges import errors  # noqa: F401  (registers the codes)
 from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, status_clause

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.markets.models import Market, Stall
-from app.markets.regions import code_prefix
+from app.core.regions import code_prefix
 from app.pledges.models import Pledge, expired_clause, in_force_clause
 
 NATIONAL = "000000"

@@ -12,11 +12,11 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from app.core.auth import Target, authorize, scopes_of
+from app.identity.auth import Target, authorize, scopes_of
 from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
-from app.markets.regions import Region, code_prefix
+from app.core.regions import Region, code_prefix
 from app.stats import errors  # noqa: F401  (registers the codes)
 from app.stats.queries import DISTINCT_SECTIONS, MARKET_SECTIONS, NATIONAL, RegionScope, markets_in
 

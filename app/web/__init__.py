@@ -1,28 +1,8 @@
-"""Pages that must work outside WeChat: the API docs page and (with the stalls feature) the H5
-badge page. No external assets: everything is served from this package or installed packages."""
+"""Pages that must work outside WeChat: the API docs page and the H5 badge page. No external
+assets: everything is served from this package or installed packages."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, send_from_directory
+from app.web import pages  # noqa: F401  the H5 pages register on bp
+from app.web.blueprint import bp
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/static/web")
-
-# Only these files of the packaged Swagger UI are served.
-_DOCS_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
-
-
-@bp.get("/api/v1/docs")
-def api_docs():
-    return render_template("docs.html")
-
-
-@bp.get("/api/v1/docs/assets/<path:name>")
-def api_docs_asset(name: str):
-    from swagger_ui_bundle import swagger_ui_path
-
-    if name not in _DOCS_ASSETS:
-        abort(404)
-    return send_from_directory(swagger_ui_path, name, max_age=86400)
-
-
-from app.web import pages  # noqa: E402,F401  the H5 pages register on bp
+__all__ = ["bp"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import current_app, render_template
 
 from app.markets import badge_cache
-from app.web import bp
+from app.web.blueprint import bp
 
 VOID_PAGE_MAX_AGE = 300
 

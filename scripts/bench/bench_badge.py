@@ -45,7 +45,7 @@ def seed(db_url: str, instance: str, stalls: int, held: int = 1000) -> list[str]
     from app.extensions import db
     from app.identity.models import User
     from app.markets.models import Market, Merchant, Stall
-    from app.markets.regions import DEMO_REGIONS, upsert_regions
+    from app.core.regions import DEMO_REGIONS, upsert_regions
 
     app = _app(db_url, instance)
     with app.app_context():

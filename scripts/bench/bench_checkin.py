@@ -57,11 +57,11 @@ def prepare(url: str, workdir: Path) -> dict:
     os.environ.update(DATABASE_URL=url, SECRET_KEY=SECRET, INSTANCE_DIR=str(workdir), LOG_LEVEL="WARNING")
     from app import create_app
     from app.activities.models import Activity
-    from app.core.auth import issue_token
+    from app.identity.auth import issue_token
     from app.core.time import utcnow
     from app.extensions import db
     from app.identity.models import RoleGrant, User
-    from app.markets.regions import DEMO_REGIONS, upsert_regions
+    from app.core.regions import DEMO_REGIONS, upsert_regions
     from app.orgs.models import PartyOrg, StationRider
 
     app = create_app()

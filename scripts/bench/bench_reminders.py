@@ -70,7 +70,7 @@ def seed(db, credentials: int, due_share: float, today: date) -> dict:
     from app.credentials.models import Credential
     from app.identity.models import RoleGrant, User
     from app.markets.models import Market, Merchant, Stall
-    from app.markets.regions import DEMO_REGIONS, upsert_regions
+    from app.core.regions import DEMO_REGIONS, upsert_regions
 
     rng = random.Random(7)
     upsert_regions(DEMO_REGIONS)

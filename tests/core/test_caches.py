@@ -7,7 +7,7 @@ from app.core import caches
 
 def test_every_cache_of_the_process_is_declared():
     import app.activities.checkin  # noqa: F401  (modules that own caches)
-    import app.core.auth  # noqa: F401
+    import app.identity.auth  # noqa: F401
     import app.core.db  # noqa: F401
     import app.core.idempotency  # noqa: F401
     import app.markets.badge_cache  # noqa: F401
@@ -17,7 +17,7 @@ def test_every_cache_of_the_process_is_declared():
 
 
 def test_one_call_empties_them_all(app, client, auth):
-    from app.core.auth import principal_cache
+    from app.identity.auth import principal_cache
 
     user = auth.login("cached")
     assert client.get("/api/v1/me", headers=user.headers).status_code == 200
@@ -27,7 +27,7 @@ def test_one_call_empties_them_all(app, client, auth):
 
 
 def test_the_app_owns_the_registry_and_a_forked_child_starts_empty(app, client, auth):
-    from app.core.auth import principal_cache
+    from app.identity.auth import principal_cache
 
     assert app.extensions["process_caches"] is caches._registry
     user = auth.login("parent")

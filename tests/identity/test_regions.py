@@ -1,5 +1,5 @@
 """GB/T 2260 import: parents first, idempotent, bad rows reported with their line numbers."""
-from app.markets.regions import Region
+from app.core.regions import Region
 
 
 def test_import_csv_builds_the_tree_and_is_idempotent(app, db, tmp_path):

@@ -1,7 +1,7 @@
 """Roles with scopes: regional hierarchy by code prefix, grants audited, CLI grant."""
-from app.core.auth import Target, grant_covers
+from app.identity.auth import Target, grant_covers
 from app.identity.models import RoleGrant
-from app.markets.regions import code_prefix, region_covers
+from app.core.regions import code_prefix, region_covers
 from tests.conftest import error_code
 
 

@@ -180,7 +180,7 @@ class Target:
 
 
 def grant_covers(grant, target: Target | None) -> bool:
-    from app.markets.regions import region_covers
+    from app.core.regions import region_covers
 
     if grant.role == "admin" or target is None:
         return True
