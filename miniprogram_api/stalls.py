@@ -1,5 +1,5 @@
 """Stalls: sticker codes, token reissue, claims, trading rules, the public badge and feedback."""
-from flask import Response, current_app
+from flask import Response, current_app, request
 from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
@@ -118,13 +118,11 @@ def _stall_gone(token: str) -> APIError:
 def public_badge(token):
     """摊位公示（亮照、亮证、诚信承诺、共产党员经营户、近期投诉）——无需登录"""
     try:
-        body, max_age = badge_cache.badge_json(token)
+        status, headers, body = badge_cache.respond("json", token, badge_cache.render_json,
+                                                    request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
         raise _stall_gone(token)
-    response = current_app.response_class(body)
-    for name, value in badge_cache.response_headers("json", max_age):
-        response.headers[name] = value
-    return response
+    return current_app.response_class(body, status=status, headers=headers)
 
 
 @blp.route("/public/stalls/<token>/feedback", methods=["POST"])

@@ -126,7 +126,12 @@ def handle_http_exception(error: HTTPException):
     messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
     if messages:
         # webargs nests by location: {"json": {...}} — keep the field map for the client.
-        located = messages.get("json", messages) if isinstance(messages, dict) else messages
+        located = messages
+        if isinstance(messages, dict):  # a body's field map, whatever its encoding
+            for body in ("json", "form_and_files", "form", "files"):
+                if body in messages:
+                    located = messages[body]
+                    break
         if status == 400 and "Invalid JSON body." in str(located):
             return envelope("INVALID_JSON", 400)
         details = _validation_details(located)

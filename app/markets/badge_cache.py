@@ -283,6 +283,12 @@ def badge_json(token: str) -> tuple[bytes, int]:
     return entry.body, max_age(entry, now)
 
 
+def respond(kind: str, token: str, render, if_none_match: str | None) -> tuple[int, list, bytes]:
+    """A badge read answered from the cache (raises StallGone)."""
+    entry, now = cached(kind, token, render)
+    return answer(kind, entry, now, if_none_match)
+
+
 def badge_dict(token: str) -> dict[str, Any]:
     """The public badge as a dict (for lists that show each stall's verdict)."""
     body, _ = badge_json(token)
@@ -295,6 +301,24 @@ def max_age(entry: Entry, now: datetime) -> int:
 
 # -- response headers, shared by the Flask views and the WSGI fast path -----------------------------
 PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'"
+
+
+def etag(entry: Entry) -> str:
+    """The entry's version and the instant it stops being true: the bytes of a version can
+    still change when time passes its changes_at (an expiry), so both name them."""
+    return f'"v{entry.version}-{int(entry.expires_at.replace(tzinfo=None).timestamp())}"'
+
+
+def answer(kind: str, entry: Entry, now: datetime, if_none_match: str | None) -> tuple[int, list, bytes]:
+    """(status, headers, body) of a badge read, for the Flask views and the WSGI fast path
+    alike: 200 with the bytes, or 304 when the client (or nginx's proxy_cache revalidating)
+    already holds this version."""
+    tag = etag(entry)
+    headers = response_headers(kind, max_age(entry, now))
+    headers.append(("ETag", tag))
+    if if_none_match and (if_none_match.strip() == "*" or tag in [t.strip() for t in if_none_match.split(",")]):
+        return 304, headers, b""
+    return 200, headers, entry.body
 
 
 def response_headers(kind: str, max_age_seconds: int) -> list[tuple[str, str]]:

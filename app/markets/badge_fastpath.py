@@ -74,10 +74,11 @@ class BadgeFastPath:
             # Unknown or void token, database trouble: the views answer it, in the envelope.
             return self.wsgi_app(environ, start_response)
         environ[ROUTE_KEY] = _ROUTES[kind]
-        headers = badge_cache.response_headers(kind, badge_cache.max_age(entry, now))
-        headers.append(("Content-Length", str(len(entry.body))))  # request id: app.core.frame
-        start_response("200 OK", headers)
-        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [entry.body]
+        status, headers, body = badge_cache.answer(kind, entry, now, environ.get("HTTP_IF_NONE_MATCH"))
+        if status == 200:
+            headers.append(("Content-Length", str(len(body))))  # request id: app.core.frame
+        start_response("200 OK" if status == 200 else "304 Not Modified", headers)
+        return [b""] if environ["REQUEST_METHOD"] == "HEAD" else [body]
 
     def _compute(self, kind: str, token: str):
         """A miss: compute (and cache) in an app context, without the request machinery."""

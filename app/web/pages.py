@@ -4,7 +4,7 @@ Rendered from the same records as the JSON badge and cached the same way (pre-re
 keyed by token and badge version, never past the badge's changes_at)."""
 from __future__ import annotations
 
-from flask import current_app, render_template
+from flask import current_app, render_template, request
 
 from app.markets import badge_cache
 from app.web.blueprint import bp
@@ -34,7 +34,7 @@ def stall_page(token: str):
     from app.markets.services import stall_by_token
 
     try:
-        entry, now = badge_cache.cached("html", token, render_page)
+        status, headers, body = badge_cache.respond("html", token, render_page, request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
         try:
             stall_by_token(token)
@@ -43,4 +43,4 @@ def stall_page(token: str):
             page = render_template("stall_gone.html", void=void)
             return _html(page, 410 if void else 404, VOID_PAGE_MAX_AGE if void else 60)
         raise
-    return _html(entry.body, 200, badge_cache.max_age(entry, now))
+    return current_app.response_class(body, status=status, headers=headers)

@@ -234,3 +234,26 @@ def test_a_change_made_by_another_worker_shows_within_the_recheck_interval(shop,
     later = real_time.monotonic() + badge_cache.VERSION_RECHECK + 0.01
     monkeypatch.setattr(badge_cache.time, "monotonic", lambda: later)
     assert client.get(url).get_json()["trading_rules"] == {"returns": "七日包退"}
+
+
+def test_badge_reads_carry_an_etag_and_answer_304_on_both_paths(shop, client, clock):
+    """Issue 10 item 2: ETag (version and validity) and If-None-Match from one place, for the
+    Flask views (a query string goes there) and the fast path alike; a change gives a new tag."""
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30")
+    for path in (f"/api/v1/public/stalls/{token}", f"/s/{token}"):
+        for suffix in ("", "?via=flask"):
+            first = client.get(path + suffix)
+            tag = first.headers["ETag"]
+            assert first.status_code == 200 and tag.startswith('"v')
+            again = client.get(path + suffix, headers={"If-None-Match": tag})
+            assert again.status_code == 304 and again.data == b"" and again.headers["ETag"] == tag
+            assert again.headers["Cache-Control"].startswith("public, max-age=")
+            other = client.get(path + suffix, headers={"If-None-Match": '"v0-0"'})
+            assert other.status_code == 200 and other.data == first.data
+    before = client.get(f"/api/v1/public/stalls/{token}").headers["ETag"]
+    licence = shop.credential(login, merchant_id, kind="tobacco_retail", number="450403100123",
+                              valid_until="2027-01-31")
+    shop.verify(manager, licence)
+    changed = client.get(f"/api/v1/public/stalls/{token}", headers={"If-None-Match": before})
+    assert changed.status_code == 200 and changed.headers["ETag"] != before
