@@ -96,14 +96,6 @@ def register_codes(codes: dict[str, tuple[int, str]]) -> None:
         CODES[code] = entry
 
 
-class BadRequest(APIError):
-    code = "BAD_REQUEST"
-
-
-class ValidationFailed(APIError):
-    code = "VALIDATION_ERROR"
-
-
 class Unauthorized(APIError):
     code = "UNAUTHORIZED"
 
@@ -122,11 +114,3 @@ class NotFound(APIError):
 
 class Conflict(APIError):
     code = "CONFLICT"
-
-
-class RateLimited(APIError):
-    code = "RATE_LIMITED"
-
-
-class ServiceUnavailable(APIError):
-    code = "SERVICE_UNAVAILABLE"

@@ -32,6 +32,13 @@ def mask_name(name: str | None) -> str:
     return name[0] + "*" * (len(name) - 2) + name[-1]
 
 
+def surname_only(name: str | None) -> str:
+    """张三丰 -> 张*: what the anonymous public sees of a person (a pledge's signer on the badge):
+    that someone signed, not who. Stricter than mask_name, which is for people who know them."""
+    name = (name or "").strip()
+    return f"{name[0]}*" if name else ""
+
+
 def public_name(user, viewer_id: int | None) -> str:
     """How a user appears to people who are not their organisers: their own name to
     themselves, the real name if they chose to show it, otherwise masked."""

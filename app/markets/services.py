@@ -3,7 +3,6 @@
 Services flush, never commit (the request commits); each review, reissue and decision is audited."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 from sqlalchemy import func, insert, select
 
@@ -26,7 +25,6 @@ MAX_STALLS_PER_CALL = 500
 TOKEN_LENGTH = 12  # base62: ~71 bits, well above the 59-bit floor, and far below the 32-char scene
 MANAGING_ROLES = ("market_manager", "regulator")
 FEEDBACK_PER_HOUR = 5
-UPHELD_WINDOW = timedelta(days=90)
 
 
 # -- markets -------------------------------------------------------------------------------------

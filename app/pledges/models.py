@@ -106,14 +106,6 @@ class Pledge(TimestampMixin, db.Model):
             return "expired"
         return self.status
 
-    @property
-    def effective_status(self) -> str:
-        return self.status_at()
-
-    def in_force_at(self, now: datetime) -> bool:
-        return (self.status == "approved" and self.valid_from is not None
-                and self.valid_from <= now < self.valid_until)
-
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
         """What the audit log keeps as before/after of a transition."""
         return {"status": self.status_at(now),

@@ -4,12 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from app.core.time import isoformat_local, to_local
-
-
-def mask_name(name: str | None) -> str:
-    """张三丰 -> 张*: a consumer sees that a person signed, not who."""
-    name = (name or "").strip()
-    return f"{name[0]}*" if name else ""
+from app.identity.services import surname_only
 
 
 def last_local_day(valid_until: datetime | None) -> str | None:
@@ -48,7 +43,7 @@ def pledge_badge_entry(merchant_id: int, now: datetime) -> dict | None:
         "title": title,
         "items": list(as_json(items)),
         "extra_commitments": extra,
-        "signer": mask_name(signer),
+        "signer": surname_only(signer),
         "approved_at": isoformat_local(valid_from),
         "valid_until": isoformat_local(valid_until),
         "valid_through": last_local_day(valid_until),
