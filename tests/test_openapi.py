@@ -33,7 +33,8 @@ def test_registries_name_only_modules_that_exist():
 
     from app.cli import FEATURE_CLI
     from app.demo import STEPS
+    from app.reminders.engine import FEATURE_SERIES
     from miniprogram_api import FEATURE_MODULES
 
-    for path in (*STEPS, *FEATURE_CLI, *(f"miniprogram_api.{name}" for name in FEATURE_MODULES)):
+    for path in (*STEPS, *FEATURE_CLI, *FEATURE_SERIES, *(f"miniprogram_api.{name}" for name in FEATURE_MODULES)):
         importlib.import_module(path)

@@ -55,13 +55,12 @@ def _parse_now(value: str | None) -> datetime | None:
 @click.argument("job")
 @click.option("--now", "now_text", default=None, help="按此时间运行（ISO；不带时区时按北京时间）")
 def reminders_run(job: str, now_text: str | None) -> None:
-    """立即运行一个提醒任务：credential_expiry, pledge_renewal, activity_start, theme_day_due,
-    general_meeting_due, review_digest, dispatch, purge"""
-    from app.reminders.jobs import JOBS
+    """立即运行一个提醒任务（flask reminders list 列出全部）"""
+    from app.reminders.jobs import job_names
     from app.reminders.scheduler import execute
 
-    if job not in JOBS:
-        raise click.BadParameter(f"未知任务 {job}；可选：{', '.join(JOBS)}", param_hint="JOB")
+    if job not in job_names():
+        raise click.BadParameter(f"未知任务 {job}；可选：{', '.join(job_names())}", param_hint="JOB")
     now = _parse_now(now_text)
     result = execute(current_app._get_current_object(), job, now=now)
     if result is None:

@@ -22,6 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from app.reminders.engine import Every, all_series
 from app.reminders.leader import LeaderLock, make_leader_lock
 
 log = logging.getLogger(__name__)
@@ -47,21 +48,14 @@ def job_table(app) -> list[ScheduledJob]:
     """What runs when (local time in TIMEZONE, Asia/Shanghai by default)."""
     tz = app.config.get("TIMEZONE", "Asia/Shanghai")
 
-    def daily(key: str, offset: int = 0) -> CronTrigger:
-        hour, minute = _at(app, key, offset)
+    def trigger(when) -> CronTrigger:
+        if isinstance(when, Every):
+            return CronTrigger(minute="*" if when.minutes == 1 else f"*/{when.minutes}", timezone=tz)
+        hour, minute = _at(app, when.setting, when.offset_minutes)
         return CronTrigger(hour=hour, minute=minute, timezone=tz)
 
-    six_hours, three_hours = 6 * 3600, 3 * 3600
-    return [
-        ScheduledJob("credential_expiry", daily("REMINDERS_DAILY_AT"), six_hours, "证照到期提醒（30/7/1 天前与当天）"),
-        ScheduledJob("pledge_renewal", daily("REMINDERS_DAILY_AT", 1), six_hours, "诚信承诺续签提醒（30 天前）"),
-        ScheduledJob("theme_day_due", daily("REMINDERS_DAILY_AT", 2), six_hours, "本月主题党日未安排（5 日起）"),
-        ScheduledJob("general_meeting_due", daily("REMINDERS_DAILY_AT", 3), six_hours, "本季度支部党员大会未召开（季末月）"),
-        ScheduledJob("review_digest", daily("REMINDERS_DIGEST_AT"), three_hours, "待审核事项每日汇总"),
-        ScheduledJob("activity_start", CronTrigger(minute="*/5", timezone=tz), 240, "活动开始提醒（24 小时与 1 小时前）"),
-        ScheduledJob("dispatch", CronTrigger(minute="*", timezone=tz), 50, "发送待发提醒（订阅消息）"),
-        ScheduledJob("purge", daily("REMINDERS_PURGE_AT"), three_hours, "夜间清理（签到原始坐标、幂等键）"),
-    ]
+    return [ScheduledJob(series.name, trigger(series.when), series.grace_seconds, series.description)
+            for series in all_series().values()]
 
 
 def execute(app, name: str, lock: LeaderLock | None = None, now: datetime | None = None) -> dict | None:

@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         with app.app_context():
             from app.core.time import local_midnight_utc, local_today
             from app.extensions import db
-            from app.reminders.jobs import credential_expiry
+            from app.credentials.reminders import credential_expiry
             from app.reminders.models import Notification
 
             db.create_all()
