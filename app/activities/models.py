@@ -153,7 +153,7 @@ class PointsEntry(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("party_orgs.id"))
     activity_id: Mapped[int | None] = mapped_column(ForeignKey("activities.id"))
-    reason: Mapped[str] = mapped_column(String(16), nullable=False, info=public_text(COMMENT))  # checkin / manual
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)  # checkin / manual
     delta: Mapped[int] = mapped_column(Integer, nullable=False)
     note: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -188,7 +188,7 @@ class CareStation(TimestampMixin, db.Model):
     lat: Mapped[float] = mapped_column(Float, nullable=False)
     lng: Mapped[float] = mapped_column(Float, nullable=False)
     hours: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
-    amenities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list, info=public_text(PROFILE))
+    amenities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (Index("ix_care_stations_lat_lng", "lat", "lng"),)
