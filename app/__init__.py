@@ -46,7 +46,7 @@ def register_middleware(app: Flask) -> None:
     Flask's request machinery (app/markets/badge_fastpath.py); the response frame goes last,
     outermost, so its headers reach every response, the fast path's included."""
     from app.core import frame
-    from app.markets import badge_fastpath
+    from app.badge import fastpath as badge_fastpath
 
     badge_fastpath.install(app)
     frame.install(app)
@@ -90,6 +90,7 @@ def register_blueprints(app: Flask) -> None:
     import miniprogram_api
     from app.core.health import bp as health_bp
     from app.extensions import api
+    from app.badge.page import bp as badge_page_bp
     from app.web import bp as web_bp
 
     from miniprogram_api.common import document_text_rule
@@ -98,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     miniprogram_api.register(api)
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(badge_page_bp)
     document_error_codes(api)
 
 

@@ -4,7 +4,8 @@ from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.core.errors import APIError
-from app.markets import badge_cache, services
+from app.badge import cache as badge_cache
+from app.markets import services
 from app.markets.models import FEEDBACK_CATEGORIES
 from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, text
 from miniprogram_api.markets import FeedbackItemSchema

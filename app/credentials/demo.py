@@ -11,7 +11,7 @@ from app.core import storage
 from app.core.time import local_today, utcnow
 from app.credentials.models import Credential
 from app.extensions import db
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 
 
 def _placeholder_photo(title: str, number: str) -> bytes:

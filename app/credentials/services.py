@@ -12,7 +12,7 @@ from app.core.errors import APIError, NotFound
 from app.credentials import errors as _errors  # noqa: F401  registers this feature's codes
 from app.credentials.models import CREDENTIAL_KINDS, LICENCE_KIND, Credential
 from app.extensions import db
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 from app.markets.models import Merchant
 from app.markets.services import authorize_over_merchant, owned_merchant, view_merchant
 from app.markets.uscc import is_valid_uscc, normalize

@@ -15,7 +15,7 @@ from app.core.errors import APIError, NotFound
 from app.core.ids import base62_token
 from app.core.time import utcnow
 from app.extensions import db
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
 from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
 from app.core.regions import Region

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from app.core.time import utcnow
 from app.extensions import db
 from app.identity.services import ensure_self_service_role, find_or_create_user, grant_role
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 from app.markets.models import Market
 from app.orgs.models import Membership, PartyOrg, StationRider
 

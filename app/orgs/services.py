@@ -16,7 +16,7 @@ from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import utcnow
 from app.extensions import db
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 from app.markets.models import Market
 from app.core.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes

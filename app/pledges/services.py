@@ -21,7 +21,7 @@ from app.core.errors import APIError
 from app.core.pagination import paginate
 from app.core.time import end_of_local_day_utc, local_today, utcnow
 from app.extensions import db
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 from app.markets.models import Market, Merchant, Stall
 from app.core.regions import Region, region_covers
 from app.markets.services import get_market, market_target

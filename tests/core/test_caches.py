@@ -10,7 +10,7 @@ def test_every_cache_of_the_process_is_declared():
     import app.identity.auth  # noqa: F401
     import app.core.db  # noqa: F401
     import app.core.idempotency  # noqa: F401
-    import app.markets.badge_cache  # noqa: F401
+    import app.badge.cache  # noqa: F401
 
     assert {"principals", "known_checkins", "idempotent_answers", "prepared_statements", "badge_pages",
             "badge_reader_connection"} <= set(caches.registered())

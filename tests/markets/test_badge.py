@@ -2,7 +2,7 @@
 version bump or the badge's own changes_at."""
 from datetime import date, timedelta
 
-from app.credentials.badge import BadgeRecords, CredentialRecord, compute_badge
+from app.badge.compute import BadgeRecords, CredentialRecord, compute_badge
 from app.core.audit import AuditEntry
 from tests.conftest import at, error_code
 
@@ -178,7 +178,7 @@ def test_feedback_is_rate_limited_per_user(shop, client, auth, clock):
 
 
 def test_fast_path_serves_the_same_bytes_and_headers_as_the_view(shop, client, clock, app, monkeypatch):
-    from app.markets import badge_fastpath
+    from app.badge import fastpath as badge_fastpath
 
     clock.set(at("2026-03-01 09:00"))
     market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30")
@@ -220,7 +220,7 @@ def test_a_change_made_by_another_worker_shows_within_the_recheck_interval(shop,
 
     from sqlalchemy import text
 
-    from app.markets import badge_cache
+    from app.badge import cache as badge_cache
 
     clock.set(at("2026-03-01 09:00"))
     market, manager, stalls, login, merchant_id = shop.held_stall()

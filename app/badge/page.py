@@ -4,16 +4,17 @@ Rendered from the same records as the JSON badge and cached the same way (pre-re
 keyed by token and badge version, never past the badge's changes_at)."""
 from __future__ import annotations
 
-from flask import current_app, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
-from app.markets import badge_cache
-from app.web.blueprint import bp
+from app.badge import cache as badge_cache
+
+bp = Blueprint("badge", __name__, template_folder="templates")
 
 VOID_PAGE_MAX_AGE = 300
 
 
 def render_page(badge: dict) -> bytes:
-    from app.credentials.badge import public_json
+    from app.badge.compute import public_json
 
     # Photo links relative to this page's host, so the page works under any host name.
     base = len(current_app.config["PUBLIC_BASE_URL"])

@@ -15,7 +15,7 @@ import re
 
 from app.core.frame import ROUTE_KEY
 from app.core.time import utcnow
-from app.markets import badge_cache
+from app.badge import cache as badge_cache
 
 _PATHS = (
     (re.compile(r"^/api/v1/public/stalls/([0-9A-Za-z]{1,32})$"), "json"),
@@ -82,7 +82,7 @@ class BadgeFastPath:
 
     def _compute(self, kind: str, token: str):
         """A miss: compute (and cache) in an app context, without the request machinery."""
-        from app.web.pages import render_page
+        from app.badge.page import render_page
 
         render = render_page if kind == "html" else badge_cache.render_json
         with self.app.app_context():

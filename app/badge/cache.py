@@ -104,7 +104,7 @@ _UPHELD_SQL = "SELECT reviewed_at FROM stall_feedback WHERE stall_id = ? AND sta
 def load_records(token: str, now: datetime):
     """(BadgeRecords, version) of the live stall with `token`: three indexed queries plus the
     pledge and party hooks."""
-    from app.credentials.badge import UPHELD_WINDOW, BadgeRecords, CredentialRecord
+    from app.badge.compute import UPHELD_WINDOW, BadgeRecords, CredentialRecord
     from app.credentials.models import CREDENTIAL_KINDS
     from app.orgs.queries import party_member_operator
     from app.pledges.queries import pledge_badge_entry
@@ -137,7 +137,7 @@ def load_records(token: str, now: datetime):
 
 def current_badge(token: str, now: datetime | None = None) -> tuple[dict[str, Any], int]:
     """The badge computed from the database, no cache: (badge with naive changes_at, version)."""
-    from app.credentials.badge import compute_badge
+    from app.badge.compute import compute_badge
 
     now = now or utcnow()
     records, version = load_records(token, now)
@@ -272,7 +272,7 @@ def cached(kind: str, token: str, render: Callable[[dict[str, Any]], bytes]) -> 
 
 
 def render_json(badge: dict[str, Any]) -> bytes:
-    from app.credentials.badge import public_json
+    from app.badge.compute import public_json
 
     return json.dumps(public_json(badge), ensure_ascii=False, separators=(",", ":")).encode()
 
