@@ -2,8 +2,10 @@
 (deferred imports inside functions included, since they are dependencies all the same).
 
 - No module imports, directly or round about, a module that imports it back.
+- No feature package imports, round about, one that imports it back.
 - The layers: app.core (with app.extensions) imports nothing of the features; app.wechat only
-  core; app.identity only core and wechat. A feature may import the layers below it."""
+  core; app.identity only core and wechat; app.badge only core. A feature may import the layers
+  below it."""
 import ast
 from collections import defaultdict
 from pathlib import Path
@@ -102,6 +104,8 @@ ALLOWED_BELOW = {
     "app.extensions": {"app.core", "app.extensions"},
     "app.wechat": {"app.core", "app.extensions", "app.wechat"},
     "app.identity": {"app.core", "app.extensions", "app.wechat", "app.identity"},
+    # The badge reads what features publish (app.badge.facts) and never imports them.
+    "app.badge": {"app.core", "app.extensions", "app.badge"},
 }
 
 
@@ -109,6 +113,19 @@ def test_lower_layers_import_nothing_above_them():
     upward = sorted((module, target) for module, targets in _graph().items() for target in targets
                     if _package(module) in ALLOWED_BELOW and _package(target) not in ALLOWED_BELOW[_package(module)])
     assert upward == []
+
+
+def test_no_package_imports_itself_round_about():
+    """Between feature packages too (core and extensions are one base layer)."""
+    packages: dict[str, set[str]] = defaultdict(set)
+    base = {"app.core", "app.extensions"}
+    for module, targets in _graph().items():
+        source = "base" if _package(module) in base else _package(module)
+        for target in targets:
+            packages[source].add("base" if _package(target) in base else _package(target))
+    for source in packages:
+        packages[source].discard(source)
+    assert _cycles(packages) == []
 
 
 def test_the_graph_is_read():

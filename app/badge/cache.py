@@ -1,9 +1,9 @@
-"""The public badge: invalidation hooks, the records loader and a two-level cache.
+"""The public badge: the one invalidation call, the records loader and a two-level cache.
 
 Invalidation: any change to a stall's records (credentials, pledges, membership of its operator,
-complaints, claim) calls one of the `invalidate_*` hooks in the same transaction; they bump
-`Stall.badge_version`, and the cache is keyed by (token, version), so the next read after the
-commit cannot serve a badge older than the change.
+complaints, claim) calls `changed(...)` in the same transaction; it moves the stalls' badge
+versions on, and the cache is keyed by (token, version), so the next read after the commit
+cannot serve a badge older than the change.
 
 Reads: one indexed query fetches the stall's current version (the only database work of a warm
 read); pre-serialised bytes for (token, version) come from a small per-worker LRU, then Redis when
@@ -23,14 +23,14 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from flask import current_app
-from sqlalchemy import event, update
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.caches import process_cache
-from app.core.reader import as_date, as_datetime, as_json, probe_version, query, sql_time
+from app.badge.facts import fact
+from app.core.reader import probe_version
 from app.core.time import utcnow
 from app.extensions import db, kv
-from app.markets.models import Stall
 
 LOCAL_ENTRIES = 4096  # per worker; a badge is ~1–3 KB, so a few MB at most
 SAFETY_TTL = timedelta(minutes=10)  # bounds the harm of a change that forgot to invalidate
@@ -40,31 +40,14 @@ REDIS_TTL_SECONDS = 24 * 3600
 BROWSER_MAX_AGE = 30  # seconds; a reissue or review shows in a consumer's browser soon after
 
 
-# -- invalidation (the only entry points other features use) ------------------------------------
-def invalidate_stall(stall_id: int) -> None:
-    _bump(update(Stall).where(Stall.id == stall_id))
-
-
-def invalidate_merchant(merchant_id: int) -> None:
-    """Every stall the business entity holds."""
-    _bump(update(Stall).where(Stall.merchant_id == merchant_id))
-
-
-def invalidate_owner(user_id: int) -> None:
-    """Every stall of every entity the user owns (e.g. their party membership changed)."""
-    from app.markets.models import Merchant
-
-    merchant_ids = db.session.query(Merchant.id).filter(Merchant.owner_id == user_id).scalar_subquery()
-    _bump(update(Stall).where(Stall.merchant_id.in_(merchant_ids)))
-
-
-def _bump(statement) -> None:
-    """Bump the version in the request's transaction; this worker forgets those stalls now and
-    again once the transaction commits (other workers see the new version at their next check,
-    within VERSION_RECHECK)."""
-    tokens = [row[0] for row in db.session.execute(
-        statement.values(badge_version=Stall.badge_version + 1).returning(Stall.token))]
-    forget_tokens(tokens)
+# -- invalidation: the one call writers make ------------------------------------------------------
+def changed(*, stall_id: int | None = None, merchant_id: int | None = None, owner_id: int | None = None) -> None:
+    """A writer changed what the badge of these stalls shows (one stall, every stall of an
+    entity, or every stall of every entity a user owns): in the writer's transaction their
+    versions move on, so the next read after the commit cannot serve an older badge; this
+    worker forgets them now and again once the transaction commits (other workers see the new
+    version at their next check, within VERSION_RECHECK)."""
+    forget_tokens(fact("bump")(stall_id=stall_id, merchant_id=merchant_id, owner_id=owner_id))
 
 
 def forget_tokens(tokens) -> None:
@@ -91,48 +74,25 @@ class StallGone(Exception):
     """The token is not a live stall's (the caller decides between 404 and 410)."""
 
 
-_STALL_SQL = (
-    "SELECT s.id, s.number, s.merchant_id, s.badge_version, s.trading_rules, mk.name, m.name, m.kind, "
-    "m.operator_name, m.owner_id FROM stalls s JOIN markets mk ON mk.id = s.market_id "
-    "LEFT JOIN merchants m ON m.id = s.merchant_id WHERE s.token = ?")
-_CREDENTIALS_SQL = (
-    "SELECT kind, number, issuer, status, valid_from, valid_until, long_term, photo_key FROM credentials "
-    "WHERE merchant_id = ? ORDER BY id DESC LIMIT 100")
-_UPHELD_SQL = "SELECT reviewed_at FROM stall_feedback WHERE stall_id = ? AND status = 'upheld' AND reviewed_at > ?"
-
-
 def load_records(token: str, now: datetime):
-    """(BadgeRecords, version) of the live stall with `token`: three indexed queries plus the
-    pledge and party hooks."""
-    from app.badge.compute import UPHELD_WINDOW, BadgeRecords, CredentialRecord
-    from app.credentials.models import CREDENTIAL_KINDS
-    from app.orgs.queries import party_member_operator
-    from app.pledges.queries import pledge_badge_entry
+    """(BadgeRecords, version) of the live stall with `token`, from the facts the features
+    publish (app.badge.facts)."""
+    from app.badge.compute import BadgeRecords
 
-    rows = query(_STALL_SQL, (token,))
-    if not rows:
+    stall = fact("stall")(token, now)
+    if stall is None:
         raise StallGone(token)
-    (stall_id, number, merchant_id, version, rules, market_name, merchant_name, merchant_kind,
-     operator_name, owner_id) = rows[0]
     credentials, pledge, party = (), None, None
-    if merchant_id is not None:
-        photos = f"{current_app.config['PUBLIC_BASE_URL']}/api/v1/public/stalls/{token}/photos/"
-        credentials = tuple(
-            CredentialRecord(kind=kind, label=CREDENTIAL_KINDS.get(kind, kind), number=cred_number,
-                             issuer=issuer, status=status, valid_from=as_date(valid_from),
-                             valid_until=as_date(valid_until), long_term=bool(long_term),
-                             photo_url=f"{photos}{photo_key}.jpg" if status == "verified" else None)
-            for kind, cred_number, issuer, status, valid_from, valid_until, long_term, photo_key
-            in query(_CREDENTIALS_SQL, (merchant_id,)))
-        pledge = pledge_badge_entry(merchant_id, now)
-        party = party_member_operator(owner_id)
-    since = sql_time(now - UPHELD_WINDOW)
-    upheld = tuple(as_datetime(row[0]) for row in query(_UPHELD_SQL, (stall_id, since)))
-    records = BadgeRecords(token=token, stall_number=number, market_name=market_name,
-                           merchant_name=merchant_name, merchant_kind=merchant_kind,
-                           operator_name=operator_name, credentials=credentials, pledge=pledge,
-                           party=party, upheld_complaints_at=upheld, trading_rules=as_json(rules))
-    return records, version
+    if stall.merchant_id is not None:
+        credentials = fact("credentials")(stall.merchant_id, token)
+        pledge = fact("pledge")(stall.merchant_id, now)
+        party = fact("party")(stall.owner_id)
+    records = BadgeRecords(token=token, stall_number=stall.number, market_name=stall.market_name,
+                           merchant_name=stall.merchant_name, merchant_kind=stall.merchant_kind,
+                           operator_name=stall.operator_name, credentials=credentials, pledge=pledge,
+                           party=party, upheld_complaints_at=stall.upheld_complaints_at,
+                           trading_rules=stall.trading_rules)
+    return records, stall.version
 
 
 def current_badge(token: str, now: datetime | None = None) -> tuple[dict[str, Any], int]:

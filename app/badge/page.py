@@ -7,6 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from app.badge import cache as badge_cache
+from app.badge.facts import fact
 
 bp = Blueprint("badge", __name__, template_folder="templates")
 
@@ -31,17 +32,11 @@ def _html(body: bytes | str, status: int, max_age: int):
 
 @bp.get("/s/<token>")
 def stall_page(token: str):
-    from app.core.errors import APIError
-    from app.markets.services import stall_by_token
-
     try:
         status, headers, body = badge_cache.respond("html", token, render_page, request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
-        try:
-            stall_by_token(token)
-        except APIError as exc:
-            void = exc.code == "STALL_TOKEN_VOID"
-            page = render_template("stall_gone.html", void=void)
-            return _html(page, 410 if void else 404, VOID_PAGE_MAX_AGE if void else 60)
-        raise
+        # A reissued sticker (410) says so; a token that never existed is a plain 404.
+        void = fact("voided")(token)
+        page = render_template("stall_gone.html", void=void)
+        return _html(page, 410 if void else 404, VOID_PAGE_MAX_AGE if void else 60)
     return current_app.response_class(body, status=status, headers=headers)

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
+from app.badge import cache as badge_cache
 from app.core import storage
 from app.core.time import local_today, utcnow
 from app.credentials.models import Credential
 from app.extensions import db
-from app.badge import cache as badge_cache
 
 
 def _placeholder_photo(title: str, number: str) -> bytes:
@@ -42,7 +42,7 @@ def _ensure(merchant, manager, kind: str, number: str, issuer: str, valid_until:
         submitted_by_id=merchant.owner_id, reviewed_by_id=manager.id, reviewed_at=utcnow(),
         review_reason="演示数据"))
     db.session.flush()
-    badge_cache.invalidate_merchant(merchant.id)
+    badge_cache.changed(merchant_id=merchant.id)
 
 
 def seed(ctx: dict) -> None:

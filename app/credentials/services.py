@@ -5,6 +5,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from app.badge import cache as badge_cache
 from app.core.review import decide, decision_reason
 from app.core import audit, storage
 from app.core.db import get_or_404
@@ -12,7 +13,6 @@ from app.core.errors import APIError, NotFound
 from app.credentials import errors as _errors  # noqa: F401  registers this feature's codes
 from app.credentials.models import CREDENTIAL_KINDS, LICENCE_KIND, Credential
 from app.extensions import db
-from app.badge import cache as badge_cache
 from app.markets.models import Merchant
 from app.markets.services import authorize_over_merchant, owned_merchant, view_merchant
 from app.markets.uscc import is_valid_uscc, normalize
@@ -55,7 +55,7 @@ def submit_credential(actor, merchant_id: int, data: dict, photo_bytes: bytes | 
     )
     db.session.add(credential)
     db.session.flush()
-    badge_cache.invalidate_merchant(merchant.id)
+    badge_cache.changed(merchant_id=merchant.id)
     return credential
 
 
@@ -82,7 +82,7 @@ def review_credential(actor, credential_id: int, decision: str, reason: str | No
     reason = decision_reason(decision, reason)
     decide(credential, actor, "pending", "verified" if decision == "approve" else "rejected", reason,
            "CREDENTIAL_ALREADY_REVIEWED")
-    badge_cache.invalidate_merchant(merchant.id)
+    badge_cache.changed(merchant_id=merchant.id)
     audit.record(f"credential.{decision}", "credential", credential.id, actor=actor, actor_role=role,
                  before={"status": "pending"},
                  after={"status": credential.status, "kind": credential.kind, "number": credential.number},

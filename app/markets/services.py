@@ -173,7 +173,7 @@ def reissue_token(actor, token: str) -> Stall:
     stall.token = _fresh_tokens(1)[0]
     stall.token_issued_at = utcnow()
     db.session.flush()
-    badge_cache.invalidate_stall(stall.id)
+    badge_cache.changed(stall_id=stall.id)
     badge_cache.forget_tokens([old])
     audit.record("stall.reissue_token", "stall", stall.id, actor=actor, actor_role=role,
                  before={"token": old}, after={"token_prefix": stall.token[:4]})
@@ -189,7 +189,7 @@ def set_trading_rules(actor, token: str, rules: dict) -> Stall:
         authorize(actor, MANAGING_ROLES, market_target(stall.market))
     stall.trading_rules = {k: v for k, v in rules.items() if v} or None
     db.session.flush()
-    badge_cache.invalidate_stall(stall.id)
+    badge_cache.changed(stall_id=stall.id)
     return stall
 
 
@@ -285,7 +285,7 @@ def claim_stall(actor, token: str, merchant_id: int) -> StallClaim:
     claim = db.session.scalar(select(StallClaim).where(StallClaim.active_stall_id == stall.id))
     if not inserted and claim.merchant_id != merchant.id:
         raise _claim_conflict(claim)  # lost the race to another entity
-    badge_cache.invalidate_stall(stall.id)
+    badge_cache.changed(stall_id=stall.id)
     return claim
 
 
@@ -308,7 +308,7 @@ def review_claim(actor, token: str, decision: str, reason: str | None) -> StallC
     else:
         decide(claim, actor, "pending", "rejected", reason, "STALL_CLAIM_NOT_PENDING", active_stall_id=None)
     db.session.flush()
-    badge_cache.invalidate_stall(stall.id)
+    badge_cache.changed(stall_id=stall.id)
     audit.record(f"stall_claim.{decision}", "stall_claim", claim.id, actor=actor, actor_role=role,
                  before=before, after={"status": claim.status, "stall_id": stall.id}, reason=reason)
     return claim
@@ -353,7 +353,7 @@ def review_feedback(actor, feedback_id: int, decision: str, reason: str | None) 
     reason = decision_reason(decision, reason)
     decide(feedback, actor, "open", "upheld" if decision == "uphold" else "dismissed", reason,
            "FEEDBACK_ALREADY_REVIEWED")
-    badge_cache.invalidate_stall(stall.id)
+    badge_cache.changed(stall_id=stall.id)
     audit.record(f"feedback.{decision}", "feedback", feedback.id, actor=actor, actor_role=role,
                  before={"status": "open"}, after={"status": feedback.status}, reason=reason)
     return _feedback_item(feedback, stall.number)

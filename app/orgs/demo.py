@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.badge import cache as badge_cache
 from app.core.time import utcnow
 from app.extensions import db
 from app.identity.services import ensure_self_service_role, find_or_create_user, grant_role
-from app.badge import cache as badge_cache
 from app.markets.models import Market
 from app.orgs.models import Membership, PartyOrg, StationRider
 
@@ -32,7 +32,7 @@ def _verified_member(org: PartyOrg, user, reviewer, **values) -> None:
         db.session.add(Membership(org_id=org.id, user_id=user.id, status="verified", reviewed_by_id=reviewer.id,
                                   reviewed_at=utcnow(), review_reason="演示数据", **values))
         db.session.flush()
-        badge_cache.invalidate_owner(user.id)
+        badge_cache.changed(owner_id=user.id)
 
 
 def seed(ctx: dict) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.badge.facts import provides
 from app.extensions import db
 from app.orgs.models import MEMBER_STANDINGS, ORG_KINDS, Membership, PartyOrg, StationRider
 
@@ -13,6 +14,7 @@ _PARTY_OPERATOR_SQL = (
     "WHERE pm.user_id = ? AND pm.status = 'verified' ORDER BY pm.id LIMIT 1")
 
 
+@provides("party")
 def party_member_operator(owner_user_id: int) -> dict | None:
     """{"org": name} when the user who operates the entity is a verified party member, else None.
     One indexed query of committed data (see app.core.reader.query)."""

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from app.badge import cache as badge_cache
 from app.core.review import compare_and_set, decide, decision_reason
 from app.core import audit
 from app.identity.auth import Target, authorize
@@ -16,7 +17,6 @@ from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import utcnow
 from app.extensions import db
-from app.badge import cache as badge_cache
 from app.markets.models import Market
 from app.core.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes
@@ -138,7 +138,7 @@ def _decide_membership(actor, membership_id: int, expected: str, new_status: str
     before = {"status": membership.status}
     decide(membership, actor, expected, new_status, reason, "MEMBERSHIP_ALREADY_DECIDED")
     if expected == "verified" or membership.verified:
-        badge_cache.invalidate_owner(membership.user_id)
+        badge_cache.changed(owner_id=membership.user_id)
     audit.record(action, "membership", membership.id, actor=actor, actor_role=role, before=before,
                  after={"status": new_status, "org_id": org.id, "user_id": membership.user_id},
                  reason=reason)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from app.badge.facts import provides
 from app.core.time import isoformat_local, to_local
 from app.identity.services import surname_only
 
@@ -23,6 +24,7 @@ _BADGE_ENTRY_SQL = (
     "ORDER BY p.valid_from DESC LIMIT 1")
 
 
+@provides("pledge")
 def pledge_badge_entry(merchant_id: int, now: datetime) -> dict | None:
     """The 诚信承诺 entry of the badge for an entity at `now`, or None when no pledge is in force.
     Shape: {"items": [str], "signer": str, "approved_at": iso, "valid_until": iso,

@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.badge import cache as badge_cache
 from app.core.review import compare_and_set, decision_reason
 from app.core import audit
 from app.identity.auth import Target, authorize
@@ -21,7 +22,6 @@ from app.core.errors import APIError
 from app.core.pagination import paginate
 from app.core.time import end_of_local_day_utc, local_today, utcnow
 from app.extensions import db
-from app.badge import cache as badge_cache
 from app.markets.models import Market, Merchant, Stall
 from app.core.regions import Region, region_covers
 from app.markets.services import get_market, market_target
@@ -256,7 +256,7 @@ def sign_pledge(user, merchant_id: int, data: dict, now: datetime | None = None)
     audit.record("pledge.sign", "pledge", pledge.id, actor=user, actor_role="merchant",
                  after={**pledge.snapshot(now), "market_id": market.id,
                         "template_id": template.id, "template_version": template.version})
-    badge_cache.invalidate_merchant(merchant.id)
+    badge_cache.changed(merchant_id=merchant.id)
     return pledge
 
 
@@ -303,7 +303,7 @@ def review_pledge(actor, pledge_id: int, decision: str, reason: str | None,
                 "PLEDGE_NOT_PENDING", now)
     audit.record(f"pledge.{'approve' if decision == 'approve' else 'reject'}", "pledge", pledge.id,
                  actor=actor, actor_role=role, before=before, after=pledge.snapshot(now), reason=reason)
-    badge_cache.invalidate_merchant(pledge.merchant_id)
+    badge_cache.changed(merchant_id=pledge.merchant_id)
     return pledge
 
 
@@ -320,7 +320,7 @@ def revoke_pledge(actor, pledge_id: int, reason: str | None, now: datetime | Non
                 "PLEDGE_NOT_IN_FORCE", now)
     audit.record("pledge.revoke", "pledge", pledge.id, actor=actor, actor_role=role,
                  before=before, after=pledge.snapshot(now), reason=reason)
-    badge_cache.invalidate_merchant(pledge.merchant_id)
+    badge_cache.changed(merchant_id=pledge.merchant_id)
     return pledge
 
 

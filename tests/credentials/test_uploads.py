@@ -215,10 +215,10 @@ def test_a_rolled_back_upload_leaves_no_photo_behind(shop, app, monkeypatch):
     photos = Path(app.config["UPLOAD_DIR"]) / "photos"
     before = set(photos.rglob("*.jpg")) if photos.exists() else set()
 
-    def fail_after_storing(merchant_id):
+    def fail_after_storing(**stalls):
         raise APIError(code="CONFLICT")
 
-    monkeypatch.setattr(services.badge_cache, "invalidate_merchant", fail_after_storing)
+    monkeypatch.setattr(services.badge_cache, "changed", fail_after_storing)
     response = shop.upload(login, merchant_id, long_term=True)
     assert response.status_code == 409
     after = set(photos.rglob("*.jpg")) if photos.exists() else set()
