@@ -8,4 +8,5 @@ from app.credentials.models import *  # noqa: F401,F403
 from app.pledges.models import *  # noqa: F401,F403
 from app.orgs.models import *  # noqa: F401,F403
 from app.activities.models import *  # noqa: F401,F403
+from app.badge.models import *  # noqa: F401,F403
 from app.reminders.models import *  # noqa: F401,F403

@@ -119,8 +119,7 @@ def _stall_gone(token: str) -> APIError:
 def public_badge(token):
     """摊位公示（亮照、亮证、诚信承诺、共产党员经营户、近期投诉）——无需登录"""
     try:
-        status, headers, body = badge_cache.respond("json", token, badge_cache.render_json,
-                                                    request.headers.get("If-None-Match"))
+        status, headers, body = badge_cache.respond("json", token, request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
         raise _stall_gone(token)
     return current_app.response_class(body, status=status, headers=headers)

@@ -5,12 +5,15 @@ complaints, claim) calls `changed(...)` in the same transaction; it moves the st
 versions on, and the cache is keyed by (token, version), so the next read after the commit
 cannot serve a badge older than the change.
 
-Reads: one indexed query fetches the stall's current version (the only database work of a warm
-read); pre-serialised bytes for (token, version) come from a small per-worker LRU, then Redis when
-configured. An entry also carries the badge's `changes_at` (the next expiry, the end of a 90-day
-complaint window, the pledge's end): past that instant it is recomputed, because time alone
-changes the badge without bumping the version. Redis is an accelerator: when it is down the
-database answers (kv degrades to the in-process store)."""
+The projection: `changed()` also computes the badge of those stalls from the facts (seeing the
+writer's own uncommitted changes) and stores the ready JSON and HTML bytes with their version
+and `changes_at` in `stall_badges`, in the same transaction. A read is then one indexed query of
+ready bytes; past `changes_at` (an expiry, a complaint leaving its 90-day window) time alone has
+changed the badge, so the read recomputes and stores it (and the sweep does so ahead of reads).
+A stall with no row yet (created in bulk) is computed on its first read.
+
+Per worker, the latest entry of each token is kept and trusted for VERSION_RECHECK after its
+version was confirmed, so a burst of scans of one sticker needs no query at all."""
 from __future__ import annotations
 
 import json
@@ -20,23 +23,25 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from app.core.caches import process_cache
+from app.badge.compute import compute_badge
 from app.badge.facts import fact
-from app.core.reader import probe_version
+from app.badge.models import StallBadge
+from app.badge.render import render_html, render_json
+from app.core.caches import process_cache
+from app.core.reader import as_datetime, query, reading_in_transaction
 from app.core.time import utcnow
-from app.extensions import db, kv
+from app.extensions import db
 
 LOCAL_ENTRIES = 4096  # per worker; a badge is ~1–3 KB, so a few MB at most
 SAFETY_TTL = timedelta(minutes=10)  # bounds the harm of a change that forgot to invalidate
 VERSION_RECHECK = 0.25  # seconds a worker trusts a confirmed version before asking again
 KINDS = ("json", "html")
-REDIS_TTL_SECONDS = 24 * 3600
 BROWSER_MAX_AGE = 30  # seconds; a reissue or review shows in a consumer's browser soon after
 
 
@@ -44,10 +49,15 @@ BROWSER_MAX_AGE = 30  # seconds; a reissue or review shows in a consumer's brows
 def changed(*, stall_id: int | None = None, merchant_id: int | None = None, owner_id: int | None = None) -> None:
     """A writer changed what the badge of these stalls shows (one stall, every stall of an
     entity, or every stall of every entity a user owns): in the writer's transaction their
-    versions move on, so the next read after the commit cannot serve an older badge; this
-    worker forgets them now and again once the transaction commits (other workers see the new
-    version at their next check, within VERSION_RECHECK)."""
-    forget_tokens(fact("bump")(stall_id=stall_id, merchant_id=merchant_id, owner_id=owner_id))
+    versions move on and their projections are recomputed, so the first read after the commit
+    serves the new badge; this worker forgets them now and again once the transaction commits
+    (other workers see the new version at their next check, within VERSION_RECHECK)."""
+    tokens = fact("bump")(stall_id=stall_id, merchant_id=merchant_id, owner_id=owner_id)
+    forget_tokens(tokens)
+    now = utcnow()
+    with reading_in_transaction():
+        for token in tokens:
+            _store(token, now, db.session.execute)
 
 
 def forget_tokens(tokens) -> None:
@@ -75,8 +85,8 @@ class StallGone(Exception):
 
 
 def load_records(token: str, now: datetime):
-    """(BadgeRecords, version) of the live stall with `token`, from the facts the features
-    publish (app.badge.facts)."""
+    """(BadgeRecords, version, stall id) of the live stall with `token`, from the facts the
+    features publish (app.badge.facts)."""
     from app.badge.compute import BadgeRecords
 
     stall = fact("stall")(token, now)
@@ -92,16 +102,80 @@ def load_records(token: str, now: datetime):
                            operator_name=stall.operator_name, credentials=credentials, pledge=pledge,
                            party=party, upheld_complaints_at=stall.upheld_complaints_at,
                            trading_rules=stall.trading_rules)
-    return records, stall.version
+    return records, stall.version, stall.stall_id
 
 
 def current_badge(token: str, now: datetime | None = None) -> tuple[dict[str, Any], int]:
-    """The badge computed from the database, no cache: (badge with naive changes_at, version)."""
-    from app.badge.compute import compute_badge
-
+    """The badge computed from the database, no projection: (badge with naive changes_at, version)."""
     now = now or utcnow()
-    records, version = load_records(token, now)
+    records, version, _ = load_records(token, now)
     return compute_badge(records, now), version
+
+
+# -- the projection -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Stored:
+    version: int
+    changes_at: datetime | None
+    json: bytes
+    html: bytes
+
+
+def _store(token: str, now: datetime, execute) -> Stored:
+    """Compute the badge of `token` and upsert its row with `execute` (the session's, in a
+    writer's transaction; a short transaction of its own on a read)."""
+    records, version, stall_id = load_records(token, now)
+    badge = compute_badge(records, now)
+    stored = Stored(version, badge["changes_at"], render_json(badge), render_html(badge))
+    values = {"token": token, "version": version, "changes_at": stored.changes_at, "computed_at": now,
+              "body_json": stored.json, "body_html": stored.html}
+    insert = _dialect_insert(db.engine)(StallBadge).values(stall_id=stall_id, **values)
+    execute(insert.on_conflict_do_update(index_elements=["stall_id"], set_=values))
+    return stored
+
+
+def _dialect_insert(engine):
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+_STORED_SQL = "SELECT version, changes_at, body_{kind} FROM stall_badges WHERE token = ?"
+
+
+def stored_entry(kind: str, token: str, now: datetime, engine=None) -> "Entry":
+    """One indexed query of ready bytes; computed and stored first when there is no row yet or
+    its changes_at has passed. Raises StallGone for a token that is not a live stall's."""
+    rows = query(_STORED_SQL.format(kind=kind), (token,), engine=engine)
+    if rows:
+        version, changes_at, body = rows[0]
+        changes_at = as_datetime(changes_at)
+        if changes_at is None or changes_at > now:
+            return Entry(version, _expires_at(changes_at, now), bytes(body))
+    with db.engine.begin() as connection:
+        stored = _store(token, now, connection.execute)
+    return Entry(stored.version, _expires_at(stored.changes_at, now), getattr(stored, kind))
+
+
+def _expires_at(changes_at: datetime | None, now: datetime) -> datetime:
+    return min(changes_at, now + SAFETY_TTL) if changes_at is not None else now + SAFETY_TTL
+
+
+def sweep(now: datetime | None = None) -> int:
+    """Recompute the stored badges whose changes_at has passed, ahead of their next read.
+    Returns how many."""
+    now = now or utcnow()
+    tokens = list(db.session.scalars(select(StallBadge.token).where(StallBadge.changes_at <= now)))
+    for token in tokens:
+        try:
+            with db.engine.begin() as connection:
+                _store(token, now, connection.execute)
+        except StallGone:
+            continue
+    local_cache.forget(tokens)
+    return len(tokens)
 
 
 # -- the cache ------------------------------------------------------------------------------------
@@ -164,88 +238,36 @@ class LocalCache:
 
 local_cache = process_cache("badge_pages", LocalCache())
 
-def current_version(token: str) -> int | None:
-    """The stall's badge version: one lookup on the unique token index."""
-    return probe_version(db.engine, token)
-
-
 def cache_enabled() -> bool:
     setting = current_app.config.get("BADGE_CACHE") or os.environ.get("BADGE_CACHE", "on")
     return str(setting).lower() not in ("off", "0", "false", "no")
 
 
-def _redis_key(kind: str, token: str, version: int) -> str:
-    return f"badge:{kind}:{token}:{version}"
-
-
-def _from_redis(kind: str, token: str, version: int, now: datetime) -> Entry | None:
-    raw = kv.get(_redis_key(kind, token, version))
-    if not raw:
-        return None
-    stamp, _, body = raw.partition(b"|")
-    try:
-        expires_at = datetime.fromisoformat(stamp.decode())
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if now >= expires_at:
-        return None
-    return Entry(version, expires_at, body)
-
-
-def _to_redis(kind: str, token: str, entry: Entry, now: datetime) -> None:
-    ttl = max(1.0, min(REDIS_TTL_SECONDS, (entry.expires_at - now).total_seconds()))
-    kv.set(_redis_key(kind, token, entry.version),
-           entry.expires_at.isoformat().encode() + b"|" + entry.body, ttl=ttl)
-
-
-def cached(kind: str, token: str, render: Callable[[dict[str, Any]], bytes]) -> tuple[Entry, datetime]:
-    """The rendered badge for `token` (`kind` names the rendering: json, html), served from the
-    cache when its version is current and its changes_at has not passed. Raises StallGone."""
+def cached(kind: str, token: str, engine=None) -> tuple[Entry, datetime]:
+    """The rendered badge for `token` (`kind`: json or html): from this worker's memory while its
+    version was confirmed within VERSION_RECHECK, else from the projection (one query). Raises
+    StallGone."""
     now = utcnow()
     enabled = cache_enabled()
     if enabled:
         entry = local_cache.fresh((kind, token), now)
         if entry is not None:
             return entry, now
-        version = current_version(token)
-        if version is None:
-            raise StallGone(token)
-        key = (kind, token)
-        entry = local_cache.get(key, version, now)
-        if entry is not None:
-            return entry, now
-        if kv.shared:
-            entry = _from_redis(kind, token, version, now)
-            if entry is not None:
-                local_cache.put(key, entry)
-                return entry, now
-    badge, version = current_badge(token, now)
-    expires_at = now + SAFETY_TTL
-    if badge["changes_at"] is not None:
-        expires_at = min(expires_at, badge["changes_at"])
-    entry = Entry(version, expires_at, render(badge))
+    entry = stored_entry(kind, token, now, engine)
     if enabled:
         local_cache.put((kind, token), entry)
-        if kv.shared:
-            _to_redis(kind, token, entry, now)
     return entry, now
-
-
-def render_json(badge: dict[str, Any]) -> bytes:
-    from app.badge.compute import public_json
-
-    return json.dumps(public_json(badge), ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def badge_json(token: str) -> tuple[bytes, int]:
     """Serialised public badge and the browser max-age in seconds."""
-    entry, now = cached("json", token, render_json)
+    entry, now = cached("json", token)
     return entry.body, max_age(entry, now)
 
 
-def respond(kind: str, token: str, render, if_none_match: str | None) -> tuple[int, list, bytes]:
-    """A badge read answered from the cache (raises StallGone)."""
-    entry, now = cached(kind, token, render)
+def respond(kind: str, token: str, if_none_match: str | None) -> tuple[int, list, bytes]:
+    """A badge read (raises StallGone)."""
+    entry, now = cached(kind, token)
     return answer(kind, entry, now, if_none_match)
 
 

@@ -14,14 +14,6 @@ bp = Blueprint("badge", __name__, template_folder="templates")
 VOID_PAGE_MAX_AGE = 300
 
 
-def render_page(badge: dict) -> bytes:
-    from app.badge.compute import public_json
-
-    # Photo links relative to this page's host, so the page works under any host name.
-    base = len(current_app.config["PUBLIC_BASE_URL"])
-    return render_template("badge.html", badge=public_json(badge), base=base).encode()
-
-
 def _html(body: bytes | str, status: int, max_age: int):
     # Inline CSS only, no scripts, images from this site only (see badge_cache.PAGE_CSP).
     response = current_app.response_class(body, status=status)
@@ -33,7 +25,7 @@ def _html(body: bytes | str, status: int, max_age: int):
 @bp.get("/s/<token>")
 def stall_page(token: str):
     try:
-        status, headers, body = badge_cache.respond("html", token, render_page, request.headers.get("If-None-Match"))
+        status, headers, body = badge_cache.respond("html", token, request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
         # A reissued sticker (410) says so; a token that never existed is a plain 404.
         void = fact("voided")(token)

@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import threading
+from contextlib import contextmanager
 from datetime import date, datetime
 
 from flask import has_app_context
@@ -34,28 +35,50 @@ def as_json(value):
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def query(sql: str, params: tuple) -> list[tuple]:
-    """Plain SQL ("?" placeholders) on the thread's probe connection, committed data only.
+_in_transaction = threading.local()
 
-    The badge miss path runs small indexed reads; building ORM statements and checking a session
-    connection out cost several times running them. Read hooks called on the miss path
-    (pledge_badge_entry, party_member_operator) may use this too. Falls back to the session."""
-    engine = db.engine
+
+@contextmanager
+def reading_in_transaction():
+    """Within this block query() runs on the request's session, so it sees what this
+    transaction has written but not committed (a writer refreshing what it just changed)."""
+    previous = getattr(_in_transaction, "on", False)
+    _in_transaction.on = True
     try:
-        probe = getattr(_probe, "probe", None)
-        if probe is None or probe.engine is not engine:
-            probe = _probe.probe = _VersionProbe(engine)
-        return probe.fetch(sql, params)
+        yield
+    finally:
+        _in_transaction.on = previous
+
+
+def query(sql: str, params: tuple, engine=None) -> list[tuple]:
+    """Plain SQL ("?" placeholders) on the thread's reader connection: committed data only
+    (or on the session inside reading_in_transaction). `engine` lets callers without an app
+    context (the WSGI fast path) use it. Falls back to the session when the connection fails."""
+    if getattr(_in_transaction, "on", False):
+        return _on_session(sql, params)
+    engine = engine if engine is not None else db.engine
+    try:
+        reader = getattr(_reader, "reader", None)
+        if reader is None or reader.engine is not engine:
+            if reader is not None:
+                # Never let it fall back into its pool: it is in autocommit, and a session that
+                # checked it out later could not open a transaction (or a savepoint).
+                reader.close()
+            reader = _reader.reader = _Reader(engine)
+        return reader.fetch(sql, params)
     except Exception:
-        probe = getattr(_probe, "probe", None)
-        if probe is not None:
-            probe.close()
-        _probe.probe = None
-        names = {f"p{i}": value for i, value in enumerate(params)}
-        counter = iter(range(len(params)))
-        bound = "".join(part + (f":p{next(counter)}" if i < len(params) else "")
-                        for i, part in enumerate(sql.split("?")))
-        return [tuple(row) for row in db.session.execute(text(bound), names)]
+        close_thread_reader()
+        if not has_app_context():
+            raise
+        return _on_session(sql, params)
+
+
+def _on_session(sql: str, params: tuple) -> list[tuple]:
+    names = {f"p{i}": value for i, value in enumerate(params)}
+    counter = iter(range(len(params)))
+    bound = "".join(part + (f":p{next(counter)}" if i < len(params) else "")
+                    for i, part in enumerate(sql.split("?")))
+    return [tuple(row) for row in db.session.execute(text(bound), names)]
 
 
 def sql_time(value: datetime):
@@ -64,36 +87,27 @@ def sql_time(value: datetime):
     return value.strftime("%Y-%m-%d %H:%M:%S.%f") if db.engine.dialect.name == "sqlite" else value
 
 
-_VERSION_SQL = text("SELECT badge_version FROM stalls WHERE token = :token")
-_probe = threading.local()
+_reader = threading.local()
 
 
-class _ProbeHolder:
-    """The badge reader's per-thread connection, as a declared process cache."""
-
-    def clear(self) -> None:
-        close_thread_probe()
-
-
-
-
-class _VersionProbe:
-    """A DBAPI connection kept per worker thread, in autocommit, that only runs the version
-    lookup: the warm read then costs one indexed SELECT instead of an ORM session checkout,
-    transaction and commit (measured: most of a warm request's time, see scripts/bench).
-    Any failure drops it and the caller falls back to the session."""
+class _Reader:
+    """A DBAPI connection kept per worker thread, in autocommit: a small read costs one
+    indexed SELECT instead of an ORM session checkout, transaction and commit (measured: most
+    of a warm badge read's time, see scripts/bench). Any failure drops it."""
 
     def __init__(self, engine) -> None:
         self.engine = engine
         self.pid = os.getpid()
-        self.fairy = engine.raw_connection()  # checked out for the thread's lifetime
+        self.fairy = engine.raw_connection()
+        # Out of the pool for good: it runs in autocommit, and must never be handed to a session
+        # (which could then open no transaction), not even when its thread dies without
+        # closing it (threaded servers); a detached connection is closed, not returned.
+        self.fairy.detach()
         driver = self.fairy.driver_connection
         if engine.dialect.name == "postgresql":
-            driver.autocommit = True  # each lookup sees the latest commit, holds no snapshot
-        # pysqlite opens no transaction for a SELECT, so each lookup reads the latest commit.
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self.mark = mark
-        self.sql = f"SELECT badge_version FROM stalls WHERE token = {mark}"
+            driver.autocommit = True  # each read sees the latest commit, holds no snapshot
+        # pysqlite opens no transaction for a SELECT, so each read sees the latest commit.
+        self.mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self.driver = driver
 
     def fetch(self, sql: str, params: tuple) -> list[tuple]:
@@ -104,15 +118,6 @@ class _VersionProbe:
         finally:
             cursor.close()
 
-    def version(self, token: str) -> int | None:
-        cursor = self.driver.cursor()
-        try:
-            cursor.execute(self.sql, (token,))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
-        return row[0] if row else None
-
     def close(self) -> None:
         if self.pid != os.getpid():
             return  # inherited through a fork: the socket is the parent's, leave it alone
@@ -122,31 +127,21 @@ class _VersionProbe:
             pass
 
 
-def close_thread_probe() -> None:
-    """Return this thread's probe connection (worker or test session ending): left to the
+def close_thread_reader() -> None:
+    """Return this thread's reader connection (worker or test session ending): left to the
     garbage collector at interpreter exit, its reset would fail noisily."""
-    probe = getattr(_probe, "probe", None)
-    _probe.probe = None
-    if probe is not None:
-        probe.close()
+    reader = getattr(_reader, "reader", None)
+    _reader.reader = None
+    if reader is not None:
+        reader.close()
 
 
-atexit.register(close_thread_probe)
-process_cache("badge_reader_connection", _ProbeHolder())
+class _ReaderHolder:
+    """The per-thread reader connection, as a declared process cache."""
+
+    def clear(self) -> None:
+        close_thread_reader()
 
 
-def probe_version(engine, token: str) -> int | None:
-    probe = getattr(_probe, "probe", None)
-    try:
-        if probe is None or probe.engine is not engine:
-            probe = _probe.probe = _VersionProbe(engine)
-        return probe.version(token)
-    except Exception:
-        if probe is not None:
-            probe.close()
-        _probe.probe = None
-        if not has_app_context():
-            raise
-        return db.session.execute(_VERSION_SQL, {"token": token}).scalar()
-
-
+atexit.register(close_thread_reader)
+process_cache("reader_connection", _ReaderHolder())

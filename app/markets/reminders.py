@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from app.core.time import local_today, utcnow
 from app.extensions import db
 from app.markets.models import Market, Stall, StallClaim
-from app.reminders.engine import Daily, all_pending_reviews, managers_of_markets, pending_reviews, reminder_series
+from app.reminders.engine import (Daily, Every, all_pending_reviews, managers_of_markets, pending_reviews,
+                                  reminder_series)
 from app.reminders.outbox import Reminder, enqueue_committing
 
 
@@ -57,3 +58,13 @@ def review_digest(now: datetime | None = None) -> dict:
 
     added = enqueue_committing(reminders(), now)
     return {"markets": len(counts), "added": added}
+
+
+@reminder_series("badge_sweep", when=Every(minutes=5), grace_seconds=240,
+                 description="公示页到期重算（证照到期、投诉满 90 天等）")
+def badge_sweep(now: datetime | None = None) -> dict:
+    """Stored badges whose changes_at has passed are recomputed ahead of their next read (a
+    read would recompute one anyway; this keeps the first scan after an expiry fast)."""
+    from app.badge.cache import sweep
+
+    return {"recomputed": sweep(now or utcnow())}

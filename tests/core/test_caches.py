@@ -13,7 +13,7 @@ def test_every_cache_of_the_process_is_declared():
     import app.badge.cache  # noqa: F401
 
     assert {"principals", "known_checkins", "idempotent_answers", "prepared_statements", "badge_pages",
-            "badge_reader_connection"} <= set(caches.registered())
+            "reader_connection"} <= set(caches.registered())
 
 
 def test_one_call_empties_them_all(app, client, auth):

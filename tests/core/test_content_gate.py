@@ -48,6 +48,7 @@ NOT_PUBLIC = {
     "idempotency_records": None,  # every column: the server's own replay store
     "scheduler_leases": None,
     "rate_limits": None,
+    "stall_badges": None,  # the server's rendering of checked data
 }
 
 

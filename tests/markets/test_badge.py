@@ -2,6 +2,8 @@
 version bump or the badge's own changes_at."""
 from datetime import date, timedelta
 
+from sqlalchemy import select
+
 from app.badge.compute import BadgeRecords, CredentialRecord, compute_badge
 from app.core.audit import AuditEntry
 from tests.conftest import at, error_code
@@ -214,8 +216,9 @@ def test_fast_path_serves_the_same_bytes_and_headers_as_the_view(shop, client, c
 
 def test_a_change_made_by_another_worker_shows_within_the_recheck_interval(shop, client, clock, db, monkeypatch):
     """This worker's own changes are forgotten at once (tests above); a change committed by
-    another worker — simulated here by writing the row and its version directly — is seen
-    once VERSION_RECHECK has passed, and not served stale beyond it."""
+    another worker — simulated here by writing the row, its version and its stored projection
+    directly, without telling this worker's memory — is seen once VERSION_RECHECK has passed,
+    and not served stale beyond it."""
     import time as real_time
 
     from sqlalchemy import text
@@ -230,6 +233,8 @@ def test_a_change_made_by_another_worker_shows_within_the_recheck_interval(shop,
     db.session.execute(text("UPDATE stalls SET trading_rules = :rules, badge_version = badge_version + 1 "
                             "WHERE token = :token"), {"rules": '{"returns": "七日包退"}', "token": token})
     db.session.commit()
+    with db.engine.begin() as connection:  # the other worker's projection write
+        badge_cache._store(token, clock.now(), connection.execute)
     assert client.get(url).get_json()["trading_rules"] is None  # confirmed < VERSION_RECHECK ago
     later = real_time.monotonic() + badge_cache.VERSION_RECHECK + 0.01
     monkeypatch.setattr(badge_cache.time, "monotonic", lambda: later)
@@ -257,3 +262,67 @@ def test_badge_reads_carry_an_etag_and_answer_304_on_both_paths(shop, client, cl
     shop.verify(manager, licence)
     changed = client.get(f"/api/v1/public/stalls/{token}", headers={"If-None-Match": before})
     assert changed.status_code == 200 and changed.headers["ETag"] != before
+
+
+def test_the_writer_stores_the_badge_in_its_own_transaction(shop, client, clock, db):
+    """Issue 10 item 1: a change (here a licence verified) stores the stall's new badge bytes in
+    the writer's transaction; a read is then one indexed query of them (no facts gathered)."""
+    from app.badge import cache as badge_cache
+    from app.badge.models import StallBadge
+    from app.core import reader
+
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, stalls, login, merchant_id = shop.held_stall()
+    token = stalls[0]["token"]
+    licence = shop.credential(login, merchant_id, long_term=True)
+    shop.verify(manager, licence)
+    db.session.expire_all()
+    row = db.session.scalar(select(StallBadge).where(StallBadge.token == token))
+    assert row is not None and "营业执照" in row.body_json.decode() and b"<html" in row.body_html
+    stored_version = row.version
+
+    badge_cache.local_cache.clear()
+    calls = []
+    original = reader.query
+    gathered = []
+
+    def counting(sql, params, engine=None):
+        calls.append(sql)
+        return original(sql, params, engine)
+
+    import app.badge.cache as cache_module
+    from app.badge import facts
+
+    real_fact = facts.fact
+    monkey_fact = lambda name: gathered.append(name) or real_fact(name)  # noqa: E731
+    cache_module.query, cache_module.fact = counting, monkey_fact
+    try:
+        body = client.get(f"/api/v1/public/stalls/{token}").get_json()
+    finally:
+        cache_module.query, cache_module.fact = original, real_fact
+    assert len(calls) == 1 and "stall_badges" in calls[0] and gathered == []
+    assert body["items"][0]["ok"] is True
+    assert client.get(f"/api/v1/public/stalls/{token}").headers["ETag"].startswith(f'"v{stored_version}-')
+
+
+def test_a_stall_without_a_stored_badge_is_computed_on_its_first_read_and_the_sweep_recomputes(
+        shop, client, clock, db):
+    from app.badge import cache as badge_cache
+    from app.badge.models import StallBadge
+
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2026-03-10")
+    db.session.execute(StallBadge.__table__.delete())
+    db.session.commit()
+    badge_cache.local_cache.clear()
+    assert client.get(f"/api/v1/public/stalls/{token}").status_code == 200  # computed, stored
+    db.session.expire_all()
+    row = db.session.scalar(select(StallBadge).where(StallBadge.token == token))
+    assert row is not None and row.changes_at is not None
+    expiry = row.changes_at
+    clock.set(expiry)  # the permit's last day has ended
+    assert badge_cache.sweep() == 1
+    db.session.expire_all()
+    swept = db.session.scalar(select(StallBadge).where(StallBadge.token == token))
+    assert swept.computed_at == expiry and swept.changes_at is None  # nothing else will lapse
+    assert badge_cache.sweep() == 0

@@ -35,7 +35,8 @@ def test_every_job_coalesces_runs_one_instance_and_has_a_misfire_grace(app):
     scheduler = build_scheduler(app)
     names = {job.name for job in job_table(app)}
     assert names == {"credential_expiry", "pledge_renewal", "activity_start", "theme_day_due",
-                     "general_meeting_due", "review_digest", "dispatch", "purge", "purge_coordinates"}
+                     "general_meeting_due", "review_digest", "dispatch", "purge", "purge_coordinates",
+                     "badge_sweep"}
     for name in names:
         job = scheduler.get_job(name)
         assert job.coalesce is True and job.max_instances == 1, name
