@@ -14,7 +14,7 @@ users_cli = AppGroup("users", help="用户与角色")
 regions_cli = AppGroup("regions", help="行政区划")
 
 # Feature packages that add their own command groups (module must define `commands`, a list).
-FEATURE_CLI = ("app.markets.cli", "app.reminders.cli")
+FEATURE_CLI = ("app.markets.cli", "app.reminders.cli", "app.badge.cli")
 
 
 @seed_cli.command("demo")

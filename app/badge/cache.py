@@ -163,6 +163,25 @@ def _expires_at(changes_at: datetime | None, now: datetime) -> datetime:
     return min(changes_at, now + SAFETY_TTL) if changes_at is not None else now + SAFETY_TTL
 
 
+def rebuild(tokens, now: datetime | None = None, progress=None) -> int:
+    """Store the badge of each token, one short transaction per token (after a bulk import or
+    a migration; `flask badge rebuild`). Tokens that are not a live stall's are skipped.
+    Returns how many were stored; `progress(n)` is called after each."""
+    now = now or utcnow()
+    stored = 0
+    for token in tokens:
+        try:
+            with db.engine.begin() as connection:
+                _store(token, now, connection.execute)
+            stored += 1
+        except StallGone:
+            pass
+        if progress is not None:
+            progress(1)
+    local_cache.forget(list(tokens) if not isinstance(tokens, list) else tokens)
+    return stored
+
+
 def sweep(now: datetime | None = None) -> int:
     """Recompute the stored badges whose changes_at has passed, ahead of their next read.
     Returns how many."""

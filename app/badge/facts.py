@@ -11,7 +11,8 @@ Facts (each runs on the badge's miss path, so each is one or two indexed reads):
   party(owner_id) -> dict | None                the operator's verified membership (orgs)
   bump(stall_id=, merchant_id=, owner_id=) -> list[str]   new badge versions for those stalls
                                                 in the caller's transaction; their tokens (markets)
-  voided(token) -> bool                         a sticker reissued away, not a token never issued (markets)"""
+  voided(token) -> bool                         a sticker reissued away, not a token never issued (markets)
+  all_tokens(missing_only) -> list[str]         every live stall's token, for a rebuild (markets)"""
 from __future__ import annotations
 
 import importlib

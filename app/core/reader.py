@@ -99,11 +99,11 @@ class _Reader:
         self.engine = engine
         self.pid = os.getpid()
         self.fairy = engine.raw_connection()
+        driver = self.fairy.driver_connection
         # Out of the pool for good: it runs in autocommit, and must never be handed to a session
         # (which could then open no transaction), not even when its thread dies without
         # closing it (threaded servers); a detached connection is closed, not returned.
         self.fairy.detach()
-        driver = self.fairy.driver_connection
         if engine.dialect.name == "postgresql":
             driver.autocommit = True  # each read sees the latest commit, holds no snapshot
         # pysqlite opens no transaction for a SELECT, so each read sees the latest commit.
@@ -122,7 +122,7 @@ class _Reader:
         if self.pid != os.getpid():
             return  # inherited through a fork: the socket is the parent's, leave it alone
         try:
-            self.fairy.invalidate()
+            self.driver.close()  # detached: closing it is all that is left to do
         except Exception:
             pass
 

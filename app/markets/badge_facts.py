@@ -58,3 +58,16 @@ def token_was_voided(token: str) -> bool:
     """A sticker token reissued away (its page says the sticker is void), as opposed to one that
     never existed."""
     return len(token) <= 32 and db.session.get(VoidedStallToken, token) is not None
+
+
+@provides("all_tokens")
+def all_tokens(missing_only: bool = False) -> list[str]:
+    """Every live stall's token (or only those without a stored badge), for a rebuild."""
+    from sqlalchemy import select
+
+    from app.badge.models import StallBadge
+
+    stmt = select(Stall.token).order_by(Stall.id)
+    if missing_only:
+        stmt = stmt.outerjoin(StallBadge, StallBadge.stall_id == Stall.id).where(StallBadge.stall_id.is_(None))
+    return list(db.session.scalars(stmt))

@@ -43,3 +43,15 @@ def test_the_app_owns_the_registry_and_a_forked_child_starts_empty(app, client, 
     answer = os.read(read, 16)
     os.waitpid(pid, 0)
     assert answer == b"empty"
+
+
+def test_the_committed_data_reader_has_its_own_connection(app, db):
+    """The reader answers on a connection of its own (not by falling back to the session),
+    and that connection is out of the pool: the pool's own connections keep transactions."""
+    from app.core import reader
+
+    reader.close_thread_reader()
+    assert reader.query("SELECT 1", ()) == [(1,)]
+    own = reader._reader.reader
+    assert own is not None and own.engine is db.engine
+    assert own.fairy.driver_connection is None  # detached from the pool

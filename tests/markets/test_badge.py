@@ -326,3 +326,17 @@ def test_a_stall_without_a_stored_badge_is_computed_on_its_first_read_and_the_sw
     swept = db.session.scalar(select(StallBadge).where(StallBadge.token == token))
     assert swept.computed_at == expiry and swept.changes_at is None  # nothing else will lapse
     assert badge_cache.sweep() == 0
+
+
+def test_flask_badge_rebuild_stores_every_missing_badge(shop, app, db):
+    from app.badge.models import StallBadge
+
+    market = shop.market()
+    manager = shop.manager(market)
+    shop.stalls(market, manager, ["R-01", "R-02", "R-03"])  # created in bulk: no stored badge yet
+    assert db.session.query(StallBadge).count() == 0
+    result = app.test_cli_runner().invoke(args=["badge", "rebuild", "--missing-only"])
+    assert result.exit_code == 0, result.output
+    assert "3 个摊位" in result.output
+    db.session.expire_all()
+    assert db.session.query(StallBadge).count() == 3
