@@ -65,8 +65,10 @@ def user_from_token(token: str):
 
 
 class _CachedPrincipal:
-    """A verified token's user and grants, detached, re-attached to each request's session
-    without a query (merge with load=False)."""
+    """A verified token's user and grants, detached. Each request gets its own detached copy
+    (no session work: merging into the session cost most of a retried check-in's auth); a
+    service that changes the user itself takes the row from the session first
+    (identity.services.persistent)."""
 
     __slots__ = ("user", "grants", "until")
 
@@ -74,8 +76,8 @@ class _CachedPrincipal:
         self.user, self.grants, self.until = user, grants, until
 
     def attach(self):
-        user = db.session.merge(self.user, load=False)
-        set_committed_value(user, "grants", [db.session.merge(grant, load=False) for grant in self.grants])
+        user = _detached_copy(self.user)
+        set_committed_value(user, "grants", [_detached_copy(grant) for grant in self.grants])
         return user
 
 

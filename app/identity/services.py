@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit
 from app.identity.auth import Target, authorize, issue_token
@@ -47,9 +48,16 @@ def public_name(user, viewer_id: int | None) -> str:
     return mask_name(user.real_name or user.nickname)
 
 
+def persistent(user: User) -> User:
+    """The user's row in this request's session, to change it: the authenticated user may be a
+    detached copy from the per-worker principal cache."""
+    return user if user in db.session else db.session.get(User, user.id)
+
+
 def update_profile(user, data: dict):
     """The user's real name (content-checked on write, as all public text) and whether others
     may see it unmasked."""
+    user = persistent(user)
     if "real_name" in data:
         user.real_name = data["real_name"]
     if "show_name" in data:
@@ -101,6 +109,7 @@ def bind_phone(user: User, code: str) -> User:
         phone = wechat_client().get_phone_number(code)
     if not _PHONE.match(phone or ""):
         raise APIError(code="WECHAT_PHONE_CODE_INVALID")
+    user = persistent(user)
     user.phone = phone
     db.session.flush()
     return user
@@ -108,6 +117,7 @@ def bind_phone(user: User, code: str) -> User:
 
 def revoke_tokens(user: User) -> None:
     """Logout everywhere: every token issued before now stops working."""
+    user = persistent(user)
     user.token_version += 1
     db.session.flush()
 
@@ -151,7 +161,7 @@ def grant_role(user: User, role: str, scope: str | None, *, actor: User | None =
     else:
         return grant
     db.session.flush()
-    db.session.expire(user, ["grants"])
+    _reload_grants(user)
     audit.record("role.grant", "user", user.id, actor=actor, actor_role=actor_role, before=before,
                  after={"role": role, "scope": grant.scope}, reason=reason)
     return grant
@@ -160,9 +170,19 @@ def grant_role(user: User, role: str, scope: str | None, *, actor: User | None =
 def revoke_role(grant: RoleGrant, *, actor: User, actor_role: str, reason: str) -> None:
     grant.revoked_at = utcnow()
     db.session.flush()
-    db.session.expire(grant.user, ["grants"])
+    _reload_grants(grant.user)
     audit.record("role.revoke", "user", grant.user_id, actor=actor, actor_role=actor_role,
                  before={"role": grant.role, "scope": grant.scope}, after=None, reason=reason)
+
+
+def _reload_grants(user: User) -> None:
+    """The user's active grants as of this transaction, on the session's row or on a detached
+    copy (the authenticated user of this request)."""
+    if user in db.session:
+        db.session.expire(user, ["grants"])
+    else:
+        set_committed_value(user, "grants", list(db.session.scalars(select(RoleGrant).where(
+            RoleGrant.user_id == user.id, RoleGrant.revoked_at.is_(None)))))
 
 
 def ensure_self_service_role(user: User, role: str) -> None:
