@@ -10,7 +10,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import io
 import math
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
@@ -104,16 +103,10 @@ def current_code(activity: Activity, now: datetime | None = None) -> dict:
 
 
 def code_png(payload: str) -> bytes:
-    """A small 1-bit PNG of the payload for the organiser's screen."""
-    import qrcode
+    """A small 1-bit PNG of the payload for the organiser's screen (the sticker's encoder)."""
+    from app.markets.qr import qr_png
 
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=2)
-    qr.add_data(payload)
-    qr.make(fit=True)
-    image = qr.make_image(fill_color="black", back_color="white").get_image().convert("1")
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
-    return buffer.getvalue()
+    return qr_png(payload, box=10, quiet=2)
 
 
 @dataclass(frozen=True)

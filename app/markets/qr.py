@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import IO, Callable, Iterable, Iterator
 
-import qrcode
+import segno
 from flask import current_app
 from PIL import Image
 from sqlalchemy import select
@@ -22,24 +22,22 @@ def stall_url(token: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/s/{token}"
 
 
-def qr_matrix(data: str) -> list[list[bool]]:
-    """Modules of the code without quiet zone (True = dark). Level M survives a scuffed sticker."""
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
-    code.add_data(data)
-    code.make(fit=True)
-    return code.get_matrix()
+def qr_matrix(data: str):
+    """Modules of the code without quiet zone, row by row (1 = dark). Level M survives a
+    scuffed sticker. segno's encoder: about 20 % faster than qrcode's on these URLs (make bench)."""
+    return segno.make(data, error="m", micro=False, boost_error=False).matrix
 
 
-def qr_png(data: str, box: int = PNG_BOX) -> bytes:
+def qr_png(data: str, box: int = PNG_BOX, quiet: int = QUIET_ZONE) -> bytes:
     """1-bit PNG built straight from the matrix (no per-module drawing): one byte per module,
     scaled up with nearest-neighbour, compress level 6."""
     matrix = qr_matrix(data)
-    size = len(matrix) + 2 * QUIET_ZONE
+    size = len(matrix) + 2 * quiet
     white_row = b"\xff" * size
-    margin = b"\xff" * QUIET_ZONE
-    rows = [white_row] * QUIET_ZONE
+    margin = b"\xff" * quiet
+    rows = [white_row] * quiet
     rows += [margin + bytes(0 if dark else 255 for dark in row) + margin for row in matrix]
-    rows += [white_row] * QUIET_ZONE
+    rows += [white_row] * quiet
     small = Image.frombytes("L", (size, size), b"".join(rows))
     image = small.resize((size * box, size * box), Image.Resampling.NEAREST).convert("1", dither=Image.Dither.NONE)
     buffer = io.BytesIO()

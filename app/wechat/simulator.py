@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import qrcode
+import segno
 from flask import Flask, Response, jsonify, render_template_string, request
 
 DEFAULT_APPID = "wxsimulator000001"
@@ -456,12 +456,10 @@ def _handle_subscribe_send(state: SimulatorState, params: dict[str, Any], body: 
 
 
 def _render_wxacode_png(text: str, width: int) -> bytes:
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
-    qr.add_data(text)
-    qr.make(fit=True)
-    qr.box_size = max(1, width // (qr.modules_count + 2 * qr.border))
+    code = segno.make(text, error="m", micro=False, boost_error=False)
+    scale = max(1, width // (code.symbol_size(border=2)[0]))
     buffer = io.BytesIO()
-    qr.make_image(fill_color="black", back_color="white").save(buffer, format="PNG")
+    code.save(buffer, kind="png", scale=scale, border=2)
     return buffer.getvalue()
 
 

@@ -149,6 +149,27 @@ def qr_bars(bench: Bench, only: set[str], instance: str) -> None:
                 os.sched_setaffinity(0, previous)
 
 
+def _segno_png_ms(urls: list[str]) -> float:
+    import io
+
+    import segno
+
+    from app.markets.qr import PNG_BOX, QUIET_ZONE
+
+    def encode(url: str) -> bytes:
+        buffer = io.BytesIO()
+        segno.make(url, error="m", micro=False, boost_error=False).save(buffer, kind="png", scale=PNG_BOX,
+                                                                         border=QUIET_ZONE)
+        return buffer.getvalue()
+
+    for url in urls[:50]:
+        encode(url)
+    started = time.perf_counter()
+    for url in urls[50:]:
+        encode(url)
+    return (time.perf_counter() - started) / (len(urls) - 50) * 1000
+
+
 def _qr_bars_pinned(bench: Bench, only: set[str]) -> None:
     from app.core.ids import base62_token
     from app.markets.qr import PER_PAGE, qr_png, stall_url, write_sticker_sheet
@@ -162,6 +183,10 @@ def _qr_bars_pinned(bench: Bench, only: set[str]) -> None:
             qr_png(u)
         per_code = (time.perf_counter() - started) / 550 * 1000
         bench.limit("P5", "stall QR PNG (1-bit, compress 6), one core", per_code, "ms/code", 6)
+        # The same URLs through segno's own PNG writer, same scale and quiet zone, same core.
+        reference = _segno_png_ms(urls)
+        bench.add("P5", "ratio to segno's own PNG writer (same run)", f"{per_code / reference:.2f}× "
+                  f"({per_code:.2f} vs {reference:.2f} ms)", "≤ 1.00×", per_code <= reference)
     if "P6" in only:
         rows = [(f"A-{i:04d}", base62_token(12)) for i in range(5000)]
         page_times: list[float] = []

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import qrcode
+import zxingcpp
 from PIL import Image
 from werkzeug.serving import make_server
 
@@ -341,21 +341,6 @@ def test_subscribe_send_rejects_flat_data(client):
 # --- rule 7: wxacode ----------------------------------------------------------------
 
 
-def qr_modules(img: Image.Image, text: str) -> tuple[list[list[bool]], list[list[bool]]]:
-    """Sample the image at module centres and build the expected matrix for text."""
-    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
-    qr.add_data(text)
-    qr.make(fit=True)
-    expected = qr.get_matrix()
-    box = img.width // len(expected)
-    gray = img.convert("L")
-    sampled = [
-        [gray.getpixel((c * box + box // 2, r * box + box // 2)) < 128 for c in range(len(expected))]
-        for r in range(len(expected))
-    ]
-    return sampled, expected
-
-
 def test_wxacode_returns_png_encoding_scene(client, state):
     token = fetch_token(client)
     body = {"scene": "m=42&a=7", "page": "pages/market/index", "width": 430, "check_path": False, "env_version": "develop"}
@@ -365,10 +350,8 @@ def test_wxacode_returns_png_encoding_scene(client, state):
     img = Image.open(io.BytesIO(res.data))
     assert img.format == "PNG"
     assert 280 <= img.width <= 1280
-    sampled, expected = qr_modules(img, "wxacode:m=42&a=7")
-    assert sampled == expected
-    other_sampled, other_expected = qr_modules(img, "wxacode:m=43&a=7")
-    assert other_sampled != other_expected
+    # Read back by an independent decoder, as a phone's camera would.
+    assert [code.text for code in zxingcpp.read_barcodes(img)] == ["wxacode:m=42&a=7"]
     assert state.wxacode_calls == 1
 
 
