@@ -188,4 +188,19 @@ class Bench:
             print("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + ("  ✓" if row.ok else "  ✗ MISSED"))
         missed = [r.bar for r in self.rows if not r.ok]
         print("all bars met" if not missed else f"missed: {', '.join(missed)}")
+        self._record()
         return 1 if missed else 0
+
+    def _record(self) -> None:
+        """With BENCH_RESULTS set (run_all does), append the rows as JSON lines under the
+        column BENCH_COLUMN (sqlite / postgresql), for the side-by-side table."""
+        import json
+
+        path = os.environ.get("BENCH_RESULTS")
+        if not path:
+            return
+        column = os.environ.get("BENCH_COLUMN", "")
+        with open(path, "a", encoding="utf-8") as out:
+            for row in self.rows:
+                out.write(json.dumps({"column": column, "bar": row.bar, "what": row.what, "measured": row.measured,
+                                      "goal": row.goal, "ok": row.ok}, ensure_ascii=False) + "\n")
