@@ -145,15 +145,25 @@ def _dialect_insert(engine):
 _STORED_SQL = "SELECT version, changes_at, body_{kind} FROM stall_badges WHERE token = ?"
 
 
+def stored_hit(kind: str, token: str, now: datetime, engine=None) -> "Entry | None":
+    """The stored bytes when there is a row still true at `now`: one indexed query, and no app
+    context needed when `engine` is given (the fast path)."""
+    rows = query(_STORED_SQL.format(kind=kind), (token,), engine=engine)
+    if not rows:
+        return None
+    version, changes_at, body = rows[0]
+    changes_at = as_datetime(changes_at)
+    if changes_at is not None and changes_at <= now:
+        return None
+    return Entry(version, _expires_at(changes_at, now), bytes(body))
+
+
 def stored_entry(kind: str, token: str, now: datetime, engine=None) -> "Entry":
     """One indexed query of ready bytes; computed and stored first when there is no row yet or
     its changes_at has passed. Raises StallGone for a token that is not a live stall's."""
-    rows = query(_STORED_SQL.format(kind=kind), (token,), engine=engine)
-    if rows:
-        version, changes_at, body = rows[0]
-        changes_at = as_datetime(changes_at)
-        if changes_at is None or changes_at > now:
-            return Entry(version, _expires_at(changes_at, now), bytes(body))
+    entry = stored_hit(kind, token, now, engine)
+    if entry is not None:
+        return entry
     with db.engine.begin() as connection:
         stored = _store(token, now, connection.execute)
     return Entry(stored.version, _expires_at(stored.changes_at, now), getattr(stored, kind))

@@ -26,6 +26,7 @@ class BadgeFastPath:
     def __init__(self, app, wsgi_app) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self._engine = None
 
     def _match(self, environ) -> tuple[str, str] | None:
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or environ.get("QUERY_STRING"):
@@ -40,6 +41,14 @@ class BadgeFastPath:
     def _enabled(self) -> bool:
         return str(self.app.config.get("BADGE_CACHE", "on")).lower() not in ("off", "0", "false", "no")
 
+    def _db_engine(self):
+        if self._engine is None:
+            from app.extensions import db
+
+            with self.app.app_context():
+                self._engine = db.engine
+        return self._engine
+
     def __call__(self, environ, start_response):
         matched = self._match(environ)
         if matched is None:
@@ -47,8 +56,14 @@ class BadgeFastPath:
         kind, token = matched
         now = utcnow()
         try:
-            # A confirmed entry of this worker needs not even an app context.
-            entry = badge_cache.local_cache.fresh((kind, token), now) if self._enabled() else None
+            # A confirmed entry of this worker, or a stored row still true, needs no app context;
+            # only a missing or expired row is computed (and stored) in one.
+            enabled = self._enabled()
+            entry = badge_cache.local_cache.fresh((kind, token), now) if enabled else None
+            if entry is None:
+                entry = badge_cache.stored_hit(kind, token, now, self._db_engine())
+                if entry is not None and enabled:
+                    badge_cache.local_cache.put((kind, token), entry)
             if entry is None:
                 with self.app.app_context():
                     entry, now = badge_cache.cached(kind, token)

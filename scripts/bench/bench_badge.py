@@ -123,8 +123,10 @@ def http_bars(bench: Bench, only: set[str], db_url: str, instance: str, tokens: 
         script = str(ROOT / "scripts" / "bench" / "rotate_tokens.lua")
         with gunicorn("wsgi:app", env=app_env(db_url, instance, cache="off"),
                       ready_path=f"/api/v1/public/stalls/{held}") as url:
+            # QUALITY.md: 0.40x, and 0.60x on PostgreSQL, the production database.
             bench.ratio("P2", "badge JSON, every request a miss (BADGE_CACHE=off, 1,000 tokens)",
-                        wrk(f"{url}/api/v1/public/stalls/{held}", seconds, script=script), base, 0.40)
+                        wrk(f"{url}/api/v1/public/stalls/{held}", seconds, script=script), base,
+                        0.60 if db_url.startswith("postgresql") else 0.40)
     return base
 
 
