@@ -35,6 +35,8 @@ def xlsx_download(data: bytes, filename: str):
 def xlsx_doc(description: str) -> dict:
     """The OpenAPI entry of an xlsx answer."""
     return {"description": description, "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}
+
+
 INT32_MAX = 2**31 - 1
 
 
@@ -45,13 +47,16 @@ class SafeParser(FlaskParser):
     def load_form_and_files(self, req, schema):
         from werkzeug.datastructures import CombinedMultiDict
 
-        return self._makeproxy(_checked(req.form, CombinedMultiDict([req.form, req.files])), schema)
+        _check_texts(req.form)
+        return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
 
     def load_querystring(self, req, schema):
-        return self._makeproxy(_checked(req.args), schema)
+        _check_texts(req.args)
+        return self._makeproxy(req.args, schema)
 
     def load_form(self, req, schema):
-        return self._makeproxy(_checked(req.form), schema)
+        _check_texts(req.form)
+        return self._makeproxy(req.form, schema)
 
     def _raw_load_json(self, req):
         from webargs import core
@@ -63,20 +68,18 @@ class SafeParser(FlaskParser):
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         if isinstance(error, safejson.RequestJSONError):
-            raise APIError(code=error.code, message=error.chinese)
+            raise error.as_api_error()
         raise APIError(code="INVALID_JSON")
 
 
-def _checked(texts, loaded=None):
+def _check_texts(values) -> None:
     """Query and form values obey the same text rule as JSON bodies (a %00 in a query string
     must not reach the database)."""
-    for values in texts.listvalues():
-        for value in values:
-            try:
-                safejson.check_text(value)
-            except safejson.RequestJSONError as error:
-                raise APIError(code=error.code, message=error.chinese)
-    return texts if loaded is None else loaded
+    for value in (v for vs in values.listvalues() for v in vs):
+        try:
+            safejson.check_text(value)
+        except safejson.RequestJSONError as error:
+            raise error.as_api_error()
 
 
 class Blueprint(flask_smorest.Blueprint):
@@ -122,7 +125,7 @@ class Blueprint(flask_smorest.Blueprint):
 # What app.core.safejson accepts in text (no control characters but tab and line breaks),
 # stated in the document for every string without a format, enum or pattern of its own; a text
 # that must not be blank also needs one character that is not white space.
-_CONTROLS = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f"
+_CONTROLS = safejson.CONTROLS_PATTERN
 TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
 NONBLANK_PATTERN = f"^[^{_CONTROLS}]*[^\\s{_CONTROLS}][^{_CONTROLS}]*$"
 

@@ -105,13 +105,6 @@ def load_records(token: str, now: datetime):
     return records, stall.version, stall.stall_id
 
 
-def current_badge(token: str, now: datetime | None = None) -> tuple[dict[str, Any], int]:
-    """The badge computed from the database, no projection: (badge with naive changes_at, version)."""
-    now = now or utcnow()
-    records, version, _ = load_records(token, now)
-    return compute_badge(records, now), version
-
-
 # -- the projection -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Stored:
@@ -178,6 +171,7 @@ def rebuild(tokens, now: datetime | None = None, progress=None) -> int:
     a migration; `flask badge rebuild`). Tokens that are not a live stall's are skipped.
     Returns how many were stored; `progress(n)` is called after each."""
     now = now or utcnow()
+    tokens = list(tokens)
     stored = 0
     for token in tokens:
         try:
@@ -188,7 +182,7 @@ def rebuild(tokens, now: datetime | None = None, progress=None) -> int:
             pass
         if progress is not None:
             progress(1)
-    local_cache.forget(list(tokens) if not isinstance(tokens, list) else tokens)
+    local_cache.forget(tokens)
     return stored
 
 
@@ -234,16 +228,6 @@ class LocalCache:
             item = self._data.get(key)
             if item is None or now >= item[0].expires_at or time.monotonic() - item[1] >= VERSION_RECHECK:
                 return None
-            self._data.move_to_end(key)
-            return item[0]
-
-    def get(self, key: tuple[str, str], version: int, now: datetime) -> Entry | None:
-        """The entry if it has this (just read) version and has not expired; confirms it."""
-        with self._lock:
-            item = self._data.get(key)
-            if item is None or item[0].version != version or now >= item[0].expires_at:
-                return None
-            self._data[key] = (item[0], time.monotonic())
             self._data.move_to_end(key)
             return item[0]
 
@@ -335,8 +319,8 @@ def answer(kind: str, entry: Entry, now: datetime, if_none_match: str | None) ->
 def response_headers(kind: str, max_age_seconds: int) -> list[tuple[str, str]]:
     headers = [("Cache-Control", f"public, max-age={max_age_seconds}")]
     if kind == "html":
-        headers += [("Content-Type", "text/html; charset=utf-8"), ("X-Content-Type-Options", "nosniff"),
-                    ("Content-Security-Policy", PAGE_CSP)]
+        # (X-Content-Type-Options: nosniff comes with every response, from app.core.frame)
+        headers += [("Content-Type", "text/html; charset=utf-8"), ("Content-Security-Policy", PAGE_CSP)]
     else:
         headers.append(("Content-Type", "application/json"))
     return headers

@@ -51,7 +51,3 @@ def install(app) -> None:
     if not _fork_hook_installed and hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=clear_process_caches)
         _fork_hook_installed = True
-
-
-class ClearableDict(dict):
-    """A dict that is a declared cache (memoised statements)."""

@@ -56,13 +56,15 @@ def _as_text(value) -> str:
 
 
 def _pending_texts(session: Session):
-    for obj in list(session.new) + list(session.dirty):
+    new, dirty = list(session.new), session.dirty  # `dirty` is computed on each access
+    for obj in new + list(dirty):
         state = inspect(obj)
         columns = _public_columns(state.mapper)
         if not columns:
             continue
+        changed_only = obj in dirty
         for key, scene in columns:
-            if obj in session.dirty and not state.attrs[key].history.has_changes():
+            if changed_only and not state.attrs[key].history.has_changes():
                 continue
             text = _as_text(getattr(obj, key))
             if text.strip():

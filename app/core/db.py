@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.pool import Pool
 
-from app.core.caches import ClearableDict, process_cache
+from app.core.caches import process_cache
 from app.core.time import utcnow
 from app.extensions import db
 
@@ -68,7 +68,7 @@ def insert_ignore(model: type, values: dict[str, Any] | list[dict[str, Any]],
 # time (~0.3 ms, on hot paths like a check-in). The same statement as a text() with typed bind
 # parameters is built once per (table, columns, conflict target, returning) and hits the
 # compiled cache afterwards. The SQL is valid on both SQLite (≥ 3.35) and PostgreSQL.
-_prepared: dict[tuple, Any] = process_cache("prepared_statements", ClearableDict())
+_prepared: dict[tuple, Any] = process_cache("prepared_statements", {})
 _prepared_lock = threading.Lock()
 
 

@@ -49,11 +49,8 @@ def _refuse_unreadable_path() -> None:
     """A path segment with a control character or a lone surrogate names nothing: 404 before
     it reaches a query (PostgreSQL refuses NUL in text)."""
     for name, value in (request.view_args or {}).items():
-        if isinstance(value, str):
-            try:
-                safejson.check_text(value)
-            except safejson.RequestJSONError:
-                raise APIError(code=PATH_OBJECTS.get(name, "NOT_FOUND"))
+        if isinstance(value, str) and safejson.has_bad_text(value):
+            raise APIError(code=PATH_OBJECTS.get(name, "NOT_FOUND"))
 
 
 def _session_untouched() -> bool:
@@ -190,7 +187,7 @@ class APIRequest(Request):
 
     def on_json_loading_failed(self, e):
         if isinstance(e, safejson.RequestJSONError):
-            raise APIError(code=e.code, message=e.chinese)
+            raise e.as_api_error()
         raise APIError(code="INVALID_JSON")
 
 

@@ -4,7 +4,6 @@ compare-and-set on the row, so of two reviewers deciding at once exactly one win
 other gets 409 (one audit row, one notice: callers record those only after `decide` returns)."""
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -27,18 +26,13 @@ def decision_reason(decision: str, reason: str | None, *, required: bool = False
 
 
 def compare_and_set(record, expected, values: dict[str, Any], refusal: str) -> None:
-    """UPDATE the record's row with `values` only if it still matches `expected` (a status, a
-    set of statuses, or an SQL condition); otherwise 409 `refusal` with the status it has now.
+    """UPDATE the record's row with `values` only if it still matches `expected` (a status, or
+    an SQL condition); otherwise 409 `refusal` with the status it has now.
 
     The database decides: on PostgreSQL the second UPDATE waits for the first transaction and
     re-reads the row; on SQLite writers are serialised. The ORM object is refreshed either way."""
     model = type(record)
-    if isinstance(expected, str):
-        condition = model.status == expected
-    elif isinstance(expected, Iterable) and not hasattr(expected, "compile"):
-        condition = model.status.in_(list(expected))
-    else:
-        condition = expected
+    condition = model.status == expected if isinstance(expected, str) else expected
     result = db.session.execute(update(model).where(model.id == record.id, condition).values(**values)
                                 .execution_options(synchronize_session=False))
     db.session.refresh(record)

@@ -2,7 +2,7 @@
 the argument parser of every API blueprint.
 
 Whatever it returns is safe to hand to marshmallow, the database and WeChat:
-  - nesting is bounded (no RecursionError in the parser or in anything that walks the value),
+  - nesting is bounded (the parser's own recursion limit, then MAX_DEPTH on the value),
   - integers are bounded in digits before Python converts them (no quadratic int parsing, no
     ValueError from the 4300-digit limit), NaN/Infinity are refused,
   - every string, keys included, is valid Unicode text: no lone surrogates (which no database
@@ -16,8 +16,12 @@ import re
 
 MAX_DEPTH = 32
 MAX_INT_DIGITS = 18  # fits a signed 64-bit integer; ids and counts are far below
-# Lone surrogates, C0 controls other than \t \n \r, DEL and the C1 controls.
-_BAD_TEXT = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# C0 controls other than \t \n \r, DEL and the C1 controls: the one rule, here for Python and
+# in the OpenAPI document's patterns (CONTROLS_PATTERN, read by miniprogram_api.common).
+_CONTROL_RANGES = ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F))
+CONTROLS_PATTERN = "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in _CONTROL_RANGES)
+# ... and lone surrogates, which no database driver can encode (a JSON pattern cannot say so).
+_BAD_TEXT = re.compile("[\ud800-\udfff" + "".join(f"{chr(low)}-{chr(high)}" for low, high in _CONTROL_RANGES) + "]")
 
 
 class RequestJSONError(json.JSONDecodeError):
@@ -26,6 +30,11 @@ class RequestJSONError(json.JSONDecodeError):
         super().__init__(message, "<request body>", 0)
         self.code = code
         self.chinese = message
+
+    def as_api_error(self):
+        from app.core.errors import APIError
+
+        return APIError(code=self.code, message=self.chinese)
 
 
 def _bounded_int(digits: str) -> int:
@@ -47,8 +56,16 @@ def _bounded_float(text: str) -> float:
     return value
 
 
+def _too_deep() -> RequestJSONError:
+    return RequestJSONError("JSON_TOO_DEEP", f"请求内容嵌套层数过多（最多 {MAX_DEPTH} 层）")
+
+
+def has_bad_text(value: str) -> bool:
+    return _BAD_TEXT.search(value) is not None
+
+
 def check_text(value: str) -> None:
-    if _BAD_TEXT.search(value):
+    if has_bad_text(value):
         raise RequestJSONError("TEXT_INVALID_CHARACTERS", "内容含有无法识别的字符（如控制字符或残缺的表情符号），请删除后重试")
 
 
@@ -61,39 +78,13 @@ def _check_value(root) -> None:
             check_text(value)
         elif isinstance(value, (dict, list)):
             if depth > MAX_DEPTH:
-                raise RequestJSONError("JSON_TOO_DEEP", f"请求内容嵌套层数过多（最多 {MAX_DEPTH} 层）")
+                raise _too_deep()
             if isinstance(value, dict):
                 for key, item in value.items():
                     check_text(key)
                     stack.append((item, depth + 1))
             else:
                 stack.extend((item, depth + 1) for item in value)
-
-
-def _bracket_depth_exceeds(text: str, limit: int) -> bool:
-    """A cheap pre-check so the C parser never recurses thousands deep: the count of opening
-    brackets bounds the depth from above, and only bodies with many of them are scanned."""
-    if text.count("[") + text.count("{") <= limit:
-        return False
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False
 
 
 def loads(data: str | bytes):
@@ -103,12 +94,10 @@ def loads(data: str | bytes):
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestJSONError("INVALID_JSON", "请求体不是合法的 UTF-8 编码 JSON")
-    if _bracket_depth_exceeds(data, MAX_DEPTH):
-        raise RequestJSONError("JSON_TOO_DEEP", f"请求内容嵌套层数过多（最多 {MAX_DEPTH} 层）")
     try:
         value = json.loads(data, parse_int=_bounded_int, parse_float=_bounded_float,
                            parse_constant=_refuse_constant)
-    except RecursionError:
-        raise RequestJSONError("JSON_TOO_DEEP", f"请求内容嵌套层数过多（最多 {MAX_DEPTH} 层）")
+    except RecursionError:  # the C parser gives up near the interpreter's recursion limit
+        raise _too_deep()
     _check_value(value)
     return value

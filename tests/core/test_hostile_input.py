@@ -64,8 +64,7 @@ def test_unauthenticated_login_refuses_hostile_codes(client):
         assert (response.status_code, error_code(response)) == (status, code)
 
 
-def test_a_required_body_that_is_missing_or_empty_is_422(client, admin, make_market):
-    market = make_market()
+def test_a_required_body_that_is_missing_or_empty_is_422(client, admin, db):
     from app.pledges.models import PledgeTemplate
     from app.extensions import db
 
@@ -77,15 +76,29 @@ def test_a_required_body_that_is_missing_or_empty_is_422(client, admin, make_mar
         response = client.put(f"/api/v1/pledge-templates/{template.id}", data=data,
                               content_type="application/json", headers=admin.headers)
         assert response.status_code == 422 and error_code(response) == "BODY_REQUIRED"
-    assert market.id  # the world is real; the refusal is about the body, not a missing row
+    db.session.refresh(template)
+    assert template.title == "承诺书"  # nothing was applied
 
 
-def test_region_codes_that_match_no_county_are_answered(client):
-    for region in ("000000", "990000", "450400", "45040"):
+def test_region_codes_that_match_no_county_are_answered(client, db, regions):
+    """The national code built an empty SQL CASE (a 500); any 6-digit code now lists the
+    templates that apply to it, and anything else is a field error."""
+    from app.pledges.models import PledgeTemplate
+
+    db.session.add_all([
+        PledgeTemplate(family_id="nation", version=1, title="全国", items=["明码标价"], term_months=12,
+                       region_code=None, active=True),
+        PledgeTemplate(family_id="guangxi", version=1, title="广西", items=["明码标价"], term_months=12,
+                       region_code="450000", active=True)])
+    db.session.commit()
+    titles = {}
+    for region in ("000000", "990000", "450400"):
         response = client.get(f"/api/v1/pledge-templates?region={region}")
-        assert response.status_code in (200, 422), (region, response.data[:200])
-        if response.status_code == 422:
-            assert error_code(response) == "VALIDATION_ERROR"
+        assert response.status_code == 200, (region, response.data[:200])
+        titles[region] = [item["title"] for item in response.get_json()["items"]]
+    assert titles == {"000000": ["全国"], "990000": ["全国"], "450400": ["广西", "全国"]}
+    malformed = client.get("/api/v1/pledge-templates?region=45040")
+    assert malformed.status_code == 422 and error_code(malformed) == "VALIDATION_ERROR"
 
 
 def test_ids_beyond_32_bits_are_refused_by_the_schema_and_the_router(client, admin):

@@ -71,15 +71,18 @@ def test_only_the_station_branch_decides(client, auth, make_org):
     other_secretary = auth.login("other-sec", role="branch_secretary", scope=f"org:{elsewhere.id}")
     rider = auth.login("rider-5")
     request_id = client.post(f"/api/v1/orgs/{station.id}/riders", headers=rider.headers).get_json()["request_id"]
-    for response in (
-        client.post(f"/api/v1/rider-requests/{request_id}/review", json={"decision": "approve"},
-                    headers=other_secretary.headers),
-        client.get(f"/api/v1/orgs/{station.id}/rider-requests", headers=other_secretary.headers),
-        client.post(f"/api/v1/orgs/{station.id}/join-code", headers=other_secretary.headers),
-        client.post(f"/api/v1/rider-requests/{request_id}/review", json={"decision": "approve"},
-                    headers=rider.headers),
+    # Another branch's secretary is outside the station's scope: its objects are not disclosed.
+    for response, code in (
+        (client.post(f"/api/v1/rider-requests/{request_id}/review", json={"decision": "approve"},
+                     headers=other_secretary.headers), "STATION_JOIN_NOT_FOUND"),
+        (client.get(f"/api/v1/orgs/{station.id}/rider-requests", headers=other_secretary.headers), "ORG_NOT_FOUND"),
+        (client.post(f"/api/v1/orgs/{station.id}/join-code", headers=other_secretary.headers), "ORG_NOT_FOUND"),
     ):
-        assert response.status_code in (403, 404), response.get_json()
+        assert response.status_code == 404 and error_code(response) == code, response.get_json()
+    # A rider holds no reviewing role at all: the route refuses before looking anything up.
+    own = client.post(f"/api/v1/rider-requests/{request_id}/review", json={"decision": "approve"},
+                      headers=rider.headers)
+    assert own.status_code == 403 and error_code(own) == "FORBIDDEN"
 
 
 def test_profile_names_and_the_choice_to_show_them(client, auth):
