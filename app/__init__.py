@@ -36,9 +36,10 @@ def create_app(config: object | None = None) -> Flask:
 
 
 def register_caches(app: Flask) -> None:
-    from app.core import caches
+    from app.core import caches, generations
 
     caches.install(app)
+    generations.install(app)  # change counters shared by the workers (after kv: Redis when configured)
 
 
 def register_middleware(app: Flask) -> None:
@@ -64,6 +65,9 @@ def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  every table known to metadata and Alembic
     from app.extensions import api, db, kv, migrate
 
+    from app.core import transactions
+
+    transactions.configure(app)  # read-only requests' autocommit engine (PostgreSQL)
     db.init_app(app)
     from app.core import content
     from app.wechat.client import ensure_text_safe

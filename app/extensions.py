@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from app.core.kv import KeyValueStore
+from app.core.transactions import RequestSession
 
 # Stable constraint names so Alembic diffs are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -21,7 +22,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Read-only requests get an autocommit connection (app.core.transactions).
+db = SQLAlchemy(model_class=Base, session_options={"class_": RequestSession})
 migrate = Migrate()
 api = Api()  # its error schema, our envelope, is set by create_app before init_app
 kv = KeyValueStore()

@@ -11,8 +11,8 @@ from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
-from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text,
-                                    xlsx_doc, xlsx_download)
+from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
+                                    text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
 
@@ -357,6 +357,7 @@ def adjust_points(data, org_id):
 
 @blp.route("/me/points", methods=["GET"])
 @blp.arguments(PageArgs, location="query")
+@own_read("points")
 @blp.response(200, MyPointsSchema)
 @blp.doc(security=BEARER)
 @requires()

@@ -4,6 +4,7 @@ from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.core.errors import APIError
+from app.core.transactions import transactional
 from app.badge import cache as badge_cache
 from app.markets import services
 from app.markets.models import FEEDBACK_CATEGORIES
@@ -146,6 +147,7 @@ def review_feedback(data, feedback_id):
 
 
 @blp.route("/stalls/<token>/qrcode.png", methods=["GET"])
+@transactional  # keeps a fetched mini-program code (app.markets.qr.wxacode_png)
 @blp.arguments(QrArgs, location="query")
 @blp.doc(security=BEARER, responses={200: {"description": "PNG 图片", "content": {"image/png": {}}}})
 @requires("market_manager", "regulator")

@@ -8,6 +8,7 @@ from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Index, Integ
                         UniqueConstraint, event)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import generations
 from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
@@ -163,6 +164,10 @@ class PointsEntry(db.Model):
         UniqueConstraint("user_id", "reason", "activity_id", name="uq_points_ledger_user_reason_activity"),
         Index("ix_points_ledger_org_created", "org_id", "created_at"),
     )
+
+
+# "我的积分" answers repeat reads from memory until one of the user's entries is written.
+generations.track(PointsEntry, topic="points", by="user_id")
 
 
 @event.listens_for(PointsEntry, "before_update")

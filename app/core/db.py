@@ -44,9 +44,7 @@ def insert_ignore(model: type, values: dict[str, Any] | list[dict[str, Any]],
     rows = values if isinstance(values, list) else [values]
     if not rows:
         return 0
-    from app.core import content
-
-    content.check_rows(db.session(), model, rows)  # the prepared path bypasses the ORM's events
+    _as_the_orm_would(model, rows)
     if len(rows) == 1:
         prepared = _prepared_insert(model.__table__, rows[0], index_elements)
         if prepared is not None:
@@ -61,6 +59,16 @@ def insert_ignore(model: type, values: dict[str, Any] | list[dict[str, Any]],
     stmt = (insert(model).values(rows).on_conflict_do_nothing(index_elements=index_elements)
             .returning(*primary_key))
     return len(db.session.execute(stmt).all())
+
+
+def _as_the_orm_would(model: type, rows: list[dict[str, Any]]) -> None:
+    """Core inserts bypass the ORM's flush events: run what they would have run (the content
+    gate on public text, the change counters of tracked rows)."""
+    from app.core import content, generations
+
+    session = db.session()
+    content.check_rows(session, model, rows)
+    generations.note_rows(session, model, rows)
 
 
 # SQLAlchemy never caches the compiled form of the dialects' INSERT … ON CONFLICT constructs
@@ -143,6 +151,7 @@ def insert_ignore_returning(model: type, values: dict[str, Any], index_elements:
     the inserted row (typed values, in that order) or None when the unique constraint already
     holds one."""
     table = model.__table__
+    _as_the_orm_would(model, [values])
     prepared = _prepared_insert(table, values, index_elements,
                                 tuple(returning or (c.key for c in table.columns)))
     if prepared is None:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Request, g, jsonify, request
+from flask import Flask, Request, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
 
-from app.core import frame, safejson
+from app.core import frame, safejson, transactions
 from app.core.errors import CODES, NOT_VISIBLE, PATH_OBJECTS, APIError
 from app.extensions import db
 
@@ -42,6 +42,8 @@ def _start_request() -> None:
     g.client_request_id = request.environ.get(frame.CLIENT_REQUEST_ID_KEY)
     # For the server's access log: the route template, never the raw path (app.core.serving).
     request.environ[frame.ROUTE_KEY] = request.url_rule.rule if request.url_rule is not None else None
+    view = current_app.view_functions.get(request.endpoint)
+    transactions.begin_request(db.session(), transactions.wants_read_only(request.method, view))
     _refuse_unreadable_path()
 
 
@@ -62,14 +64,19 @@ def _session_untouched() -> bool:
     return not session.in_transaction() and not (session.new or session.dirty or session.deleted)
 
 
+def _end_request(exc) -> None:
+    if db.session.registry.has():
+        transactions.end_request(db.session())
+
+
 def _commit_or_fail(response):
     """Commit the request's one transaction when the answer is a success; anything else rolls
     back, so an error never leaves half-written rows."""
     if response.status_code >= 400:
         db.session.rollback()
         return response
-    if _session_untouched():
-        return response
+    if _session_untouched() or transactions.is_read_only(db.session()):
+        return response  # nothing to commit: an autocommit read-only request wrote nothing
     try:
         db.session.commit()
     except APIError as error:  # a refusal raised while flushing (the content gate)
@@ -214,6 +221,7 @@ def init_http(app: Flask, authenticate) -> None:
     app.before_request(_start_request)
     app.before_request(authenticate)
     app.after_request(_commit_or_fail)  # X-Request-ID and common headers: app.core.frame
+    app.teardown_request(_end_request)
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ValidationError, handle_validation_error)

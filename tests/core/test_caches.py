@@ -11,9 +11,10 @@ def test_every_cache_of_the_process_is_declared():
     import app.core.db  # noqa: F401
     import app.core.idempotency  # noqa: F401
     import app.badge.cache  # noqa: F401
+    import app.core.user_reads  # noqa: F401
 
     assert {"principals", "known_checkins", "idempotent_answers", "prepared_statements", "badge_pages",
-            "reader_connection"} <= set(caches.registered())
+            "reader_connection", "user_reads"} <= set(caches.registered())
 
 
 def test_one_call_empties_them_all(app, client, auth):

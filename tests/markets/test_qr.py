@@ -89,7 +89,8 @@ def test_sticker_sheet_decodes_to_the_right_urls(shop, client, app, tmp_path):
     base = app.config["PUBLIC_BASE_URL"]
     assert sorted(_decode_pdf(response.data, tmp_path)) == sorted(f"{base}/s/{s['token']}" for s in stalls)
     other = shop.manager(shop.market(name="长洲区市场", region_code="450405"), "manager-2")
-    assert client.get(f"/api/v1/markets/{market.id}/qr-sheet.pdf", headers=other.headers).status_code == 403
+    # Another region's manager cannot tell this market exists (existence hiding).
+    assert client.get(f"/api/v1/markets/{market.id}/qr-sheet.pdf", headers=other.headers).status_code == 404
 
 
 @pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm（poppler-utils）未安装：跳过 PDF 渲染解码")

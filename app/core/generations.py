@@ -1,0 +1,200 @@
+"""Change counters shared by every worker: "has this user's data changed since I cached it?"
+answered without asking the database.
+
+A feature declares which rows change which topic (`track(PointsEntry, topic="points",
+by="user_id")`); when a transaction that inserted, changed or deleted such rows commits, the
+topic's counter for that key is bumped. A reader takes the counter *before* it reads the data
+and keeps what it read under that counter, so whatever it kept is never newer than its label:
+a later commit bumps the counter and the kept answer stops matching.
+
+Where the counters live:
+- Redis when REDIS_URL is set (every host sees them);
+- otherwise a small memory-mapped file in the instance folder, shared by the workers of this
+  host (`make run`, one machine);
+- a counter that cannot be read (Redis down) reads as None, and callers then read the database.
+
+Every kept answer also has a short lifetime (`MAX_AGE_SECONDS` in app.core.user_reads), which
+bounds the one case counters cannot see: a bump lost while Redis was unreachable.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import secrets
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app, has_app_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+SLOTS = 1 << 16  # host file: 65,536 counters of 8 bytes (512 KiB); two keys sharing a slot only cost a miss
+_PENDING = "xgz_generation_bumps"  # Session.info key: keys to bump when the transaction commits
+
+
+@dataclass(frozen=True)
+class Tracked:
+    topic: str
+    by: str  # the column whose value names the key
+
+
+_tracked: dict[type, list[Tracked]] = {}
+
+
+def track(model: type, topic: str, by: str) -> None:
+    """Declare that inserting, changing or deleting a `model` row changes `topic` for the key in
+    its `by` column (next to the model, at import)."""
+    entries = _tracked.setdefault(model, [])
+    if Tracked(topic, by) not in entries:
+        entries.append(Tracked(topic, by))
+
+
+def key(topic: str, value) -> str:
+    return f"{topic}:{value}"
+
+
+# -- the stores ---------------------------------------------------------------------------------
+class HostCounters:
+    """Counters in a shared memory-mapped file: one host's workers see each other's bumps at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._map: mmap.mmap | None = None
+        self._fd: int | None = None
+        self._pid: int | None = None
+
+    def _mapped(self) -> mmap.mmap:
+        if self._map is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            if os.fstat(fd).st_size < SLOTS * 8:
+                os.ftruncate(fd, SLOTS * 8)
+            self._fd, self._map, self._pid = fd, mmap.mmap(fd, SLOTS * 8), os.getpid()
+        return self._map
+
+    @staticmethod
+    def _offset(name: str) -> int:
+        return (zlib.crc32(name.encode()) % SLOTS) * 8
+
+    def current(self, names: list[str]) -> list[int | None]:
+        mapped = self._mapped()
+        return [int.from_bytes(mapped[o:o + 8], "little") for o in map(self._offset, names)]
+
+    def bump(self, names: Iterable[str]) -> None:
+        mapped = self._mapped()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)  # read-modify-write across processes
+        try:
+            for offset in {self._offset(name) for name in names}:
+                value = int.from_bytes(mapped[offset:offset + 8], "little") + 1
+                mapped[offset:offset + 8] = value.to_bytes(8, "little")
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._map is not None and self._pid == os.getpid():
+            self._map.close()
+            os.close(self._fd)
+        self._map = self._fd = self._pid = None
+
+
+class SharedCounters:
+    """Counters in Redis. A missing counter starts at a random value, so a Redis that lost its
+    data (a restart: it keeps nothing on disk) never hands back a value an old answer was kept
+    under."""
+
+    PREFIX = "gen:"
+
+    def __init__(self, store) -> None:
+        self.store = store  # app.core.kv.Store with Redis configured
+
+    def current(self, names: list[str]) -> list[int | None]:
+        keys = [self.store.prefix + self.PREFIX + name for name in names]
+
+        def on_redis(r):
+            values = r.mget(keys)
+            missing = [k for k, v in zip(keys, values) if v is None]
+            if missing:
+                pipe = r.pipeline()
+                for k in missing:
+                    pipe.set(k, secrets.randbits(62), nx=True)
+                pipe.mget(keys)
+                values = pipe.execute()[-1]
+            return [int(v) if v is not None else None for v in values]
+
+        return self.store._redis_call(on_redis, lambda: [None] * len(names))
+
+    def bump(self, names: Iterable[str]) -> None:
+        def on_redis(r):
+            pipe = r.pipeline()
+            for name in names:
+                k = self.store.prefix + self.PREFIX + name
+                pipe.set(k, secrets.randbits(62), nx=True)
+                pipe.incr(k)
+            pipe.execute()
+
+        self.store._redis_call(on_redis, lambda: log.warning("change counters not bumped: Redis down"))
+
+    def close(self) -> None:
+        pass
+
+
+def counters():
+    """The current app's counters (None outside an app)."""
+    if not has_app_context():
+        return None
+    return current_app.extensions.get("generations")
+
+
+def current(names: list[str]) -> list[int | None]:
+    store = counters()
+    return store.current(names) if store is not None else [None] * len(names)
+
+
+# -- writers: collect keys while flushing, bump after the commit --------------------------------
+def _note(session: Session, names: Iterable[str]) -> None:
+    session.info.setdefault(_PENDING, set()).update(names)
+
+
+def note_rows(session: Session, model: type, rows: list[dict]) -> None:
+    """For writes that bypass the ORM's unit of work (app.core.db.insert_ignore)."""
+    for tracked in _tracked.get(model, ()):
+        _note(session, (key(tracked.topic, row[tracked.by]) for row in rows if row.get(tracked.by) is not None))
+
+
+def _collect_from_flush(session: Session, flush_context, instances) -> None:
+    if not _tracked:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        for tracked in _tracked.get(type(obj), ()):
+            value = getattr(obj, tracked.by, None)
+            if value is not None:
+                _note(session, (key(tracked.topic, value),))
+
+
+def _bump_after_commit(session: Session) -> None:
+    names = session.info.pop(_PENDING, None)
+    if names:
+        store = counters()
+        if store is not None:
+            store.bump(sorted(names))
+
+
+def _forget(session: Session, *args) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install(app) -> None:
+    """create_app: the app's counters, and the session hooks (once per process)."""
+    store = app.extensions["kv"]  # app.core.kv.Store: Redis when configured
+    app.extensions["generations"] = (SharedCounters(store) if store.shared
+                                     else HostCounters(Path(app.config["INSTANCE_DIR"]) / "generations.bin"))
+    if not event.contains(Session, "before_flush", _collect_from_flush):
+        event.listen(Session, "before_flush", _collect_from_flush)
+        event.listen(Session, "after_commit", _bump_after_commit)
+        event.listen(Session, "after_rollback", _forget)
