@@ -73,9 +73,10 @@ class Config:
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
         self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
-        # How long a worker may reuse a verified token's user and roles (0: never). Bounds how
-        # late another worker sees a revoked role or token.
-        self.AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", "5"))
+        # How long a worker may reuse a verified token's user and roles (0: never). Revocations
+        # show at once through the change counters (app/core/generations.py); this only bounds
+        # a change made while Redis was unreachable.
+        self.AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", "30"))
         self.TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
         # Reverse proxies in front (nginx: 1). Their X-Forwarded-For is trusted only then, so

@@ -47,6 +47,29 @@ def users_grant(openid: str, role: str, scope: str | None, reason: str) -> None:
     click.echo(f"已授予 {openid}: {grant.role} {grant.scope or '(无范围)'}")
 
 
+@users_cli.command("revoke")
+@click.argument("openid")
+@click.argument("role")
+@click.option("--scope", default=None, help="region:CODE | market:ID | org:ID")
+@click.option("--reason", required=True, help="撤销原因（记入审计日志）")
+def users_revoke(openid: str, role: str, scope: str | None, reason: str) -> None:
+    """撤销角色（记入审计日志；所有服务进程的下一次请求起生效）"""
+    from app.core.errors import APIError
+    from app.identity.models import User
+    from app.identity.services import find_grant, revoke_role
+
+    try:
+        user = db.session.scalar(db.select(User).where(User.openid == openid))
+        if user is None:
+            raise click.ClickException(f"找不到用户 {openid}")
+        grant = revoke_role(find_grant(user, role, scope), actor=None, actor_role="cli", reason=reason)
+        db.session.commit()
+    except APIError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip())
+    click.echo(f"已撤销 {openid}: {grant.role} {grant.scope or '(无范围)'}")
+
+
 @regions_cli.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 def regions_import(csv_file) -> None:

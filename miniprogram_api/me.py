@@ -3,12 +3,13 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.identity import services
 from app.identity.models import ROLE_LABELS
-from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, ReasonSchema
 
 blp = Blueprint("me", __name__, description="当前用户")
 
 
 class RoleSchema(Schema):
+    id = Int(required=True, metadata={"description": "授权编号（撤销时用）"})
     role = fields.String(required=True)
     label = fields.Function(lambda grant: ROLE_LABELS.get(grant.role, grant.role))
     scope = fields.String(allow_none=True, metadata={"example": "region:450400"})
@@ -74,3 +75,18 @@ def update_me(data):
 def bind_phone(data):
     """绑定手机号（微信手机号快速验证），返回脱敏后的资料"""
     return services.bind_phone(current_user(), data["code"])
+
+
+class RevokedGrantSchema(RoleSchema):
+    user_id = Int(required=True)
+    revoked_at = LocalDateTime(required=True)
+
+
+@blp.route("/role-grants/<int:grant_id>/revoke", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, RevokedGrantSchema)
+@blp.doc(security=BEARER)
+@requires("regulator", "admin")
+def revoke_grant(data, grant_id):
+    """撤销一个角色授权（监管人员：本辖区内的授权；系统管理员：任意授权）；记入审计日志，立即生效"""
+    return services.revoke_grant(current_user(), grant_id, data["reason"])

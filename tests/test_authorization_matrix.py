@@ -11,7 +11,7 @@ from tests.core.test_route_auth import PUBLIC, PUBLIC_PREFIXES
 # Routes where any logged-in user acts on their own behalf (their profile, their inbox, claiming a
 # membership or registering, reporting a problem, creating their own business entity).
 SELF_SERVICE = {
-    ("GET", "/api/v1/me"), ("PUT", "/api/v1/me"), ("POST", "/api/v1/auth/phone"),
+    ("GET", "/api/v1/me"), ("PUT", "/api/v1/me"), ("POST", "/api/v1/auth/phone"), ("POST", "/api/v1/auth/logout"),
     ("GET", "/api/v1/me/notifications"),
     ("POST", "/api/v1/me/notifications/read-all"), ("GET", "/api/v1/me/subscriptions"),
     ("POST", "/api/v1/me/subscriptions"), ("GET", "/api/v1/me/points"),

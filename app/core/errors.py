@@ -17,6 +17,9 @@ CODES: dict[str, tuple[int, str]] = {
     "UNAUTHORIZED": (401, "请先登录"),
     "TOKEN_INVALID": (401, "登录凭证无效，请重新登录"),
     "TOKEN_EXPIRED": (401, "登录已过期，请重新登录"),
+    "TOKEN_REVOKED": (401, "已退出登录，请重新登录"),
+    "ROLE_GRANT_NOT_FOUND": (404, "找不到该角色授权"),
+    "ROLE_ALREADY_REVOKED": (409, "该角色已被撤销，无需重复操作"),
     "FORBIDDEN": (403, "您没有权限进行此操作"),
     "OUT_OF_SCOPE": (403, "该对象不在您的管辖范围内"),
     "NOT_FOUND": (404, "请求的资源不存在"),
@@ -53,7 +56,7 @@ CODES: dict[str, tuple[int, str]] = {
 # refusals that mean "you may not see this object". Outside one's scope such a refusal on a route
 # naming an object is answered exactly as if the object did not exist (app.core.http), so ids
 # cannot be probed. Features register theirs beside their codes.
-PATH_OBJECTS: dict[str, str] = {"market_id": "MARKET_NOT_FOUND"}
+PATH_OBJECTS: dict[str, str] = {"market_id": "MARKET_NOT_FOUND", "grant_id": "ROLE_GRANT_NOT_FOUND"}
 NOT_VISIBLE: set[str] = {"FORBIDDEN", "OUT_OF_SCOPE"}
 
 

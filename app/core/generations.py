@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -151,9 +151,22 @@ def counters():
     return current_app.extensions.get("generations")
 
 
+_MEMO = "xgz.counters"  # request.environ: the counters this request has read
+
+
 def current(names: list[str]) -> list[int | None]:
+    """The counters, each read once per request (the first read is the one whatever the request
+    reads afterwards is newer than)."""
     store = counters()
-    return store.current(names) if store is not None else [None] * len(names)
+    if store is None:
+        return [None] * len(names)
+    if not has_request_context():
+        return store.current(names)
+    memo = request.environ.setdefault(_MEMO, {})
+    missing = [name for name in names if name not in memo]
+    if missing:
+        memo.update(zip(missing, store.current(missing)))
+    return [memo[name] for name in names]
 
 
 # -- writers: collect keys while flushing, bump after the commit --------------------------------
@@ -167,14 +180,18 @@ def note_rows(session: Session, model: type, rows: list[dict]) -> None:
         _note(session, (key(tracked.topic, row[tracked.by]) for row in rows if row.get(tracked.by) is not None))
 
 
-def _collect_from_flush(session: Session, flush_context, instances) -> None:
-    if not _tracked:
-        return
-    for obj in (*session.new, *session.dirty, *session.deleted):
+def note_objects(session: Session, objects: Iterable) -> None:
+    """Rows changed outside a flush (a compare-and-set UPDATE, app.core.review)."""
+    for obj in objects:
         for tracked in _tracked.get(type(obj), ()):
             value = getattr(obj, tracked.by, None)
             if value is not None:
                 _note(session, (key(tracked.topic, value),))
+
+
+def _collect_from_flush(session: Session, flush_context, instances) -> None:
+    if _tracked:
+        note_objects(session, (*session.new, *session.dirty, *session.deleted))
 
 
 def _bump_after_commit(session: Session) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from app.core import generations
 from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
@@ -36,7 +37,9 @@ def compare_and_set(record, expected, values: dict[str, Any], refusal: str) -> N
     result = db.session.execute(update(model).where(model.id == record.id, condition).values(**values)
                                 .execution_options(synchronize_session=False))
     db.session.refresh(record)
-    if result.rowcount != 1:
+    if result.rowcount == 1:
+        generations.note_objects(db.session(), [record])  # as a flush of the change would
+    else:
         status = record.status_at(utcnow()) if hasattr(record, "status_at") else record.status
         raise APIError(code=refusal, details={"status": status})
 

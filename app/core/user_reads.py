@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from app.core import generations
 from app.core.caches import process_cache
@@ -89,9 +89,17 @@ def cached_read(topic: str, owner: Callable[[], object]) -> Callable:
                 return _answer(response.get_data(), response.mimetype, etag)
             return response
 
+        wrapper.own_read_topics = (topic,)  # copied outward by functools.wraps, up to the route
         return wrapper
 
     return decorator
+
+
+def keys_for_this_request(owner_key) -> list[str]:
+    """The counters this request's view will ask for, so that authentication can fetch them in
+    the same round trip as its own (one Redis call per request)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return [generations.key(topic, owner_key) for topic in getattr(view, "own_read_topics", ())]
 
 
 def _frozen(args, kwargs) -> tuple:

@@ -1,23 +1,26 @@
 """Bearer tokens, the current user, and role-with-scope checks.
 
-A token is itsdangerous-signed {uid, ver}; it expires after AUTH_TOKEN_TTL_SECONDS and dies at
-once when the user's token_version is bumped. Authorization is decided next to the route
+A token is itsdangerous-signed {uid, ver, jti}; it expires after AUTH_TOKEN_TTL_SECONDS, dies at
+once when the user's token_version is bumped (log out everywhere) or its jti is voided (log out). Authorization is decided next to the route
 (`@requires(...)` for the role) and against the object (`authorize(...)` for the scope)."""
 from __future__ import annotations
 
 import functools
+import secrets
 import threading
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from flask import current_app, g, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.core import generations, user_reads
 from app.core.caches import process_cache
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
 from app.extensions import db
@@ -30,23 +33,31 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(user) -> tuple[str, int]:
+    """A signed {uid, ver, jti}: `ver` lets "log out everywhere" void every token at once,
+    `jti` lets one token be voided (POST /auth/logout)."""
     ttl = current_app.config["AUTH_TOKEN_TTL_SECONDS"]
-    return _serializer().dumps({"uid": user.id, "ver": user.token_version}), ttl
+    return _serializer().dumps({"uid": user.id, "ver": user.token_version, "jti": secrets.token_urlsafe(9)}), ttl
 
 
 @functools.cache
 def _user_with_grants():
-    """One round trip for the user and their grants: this runs on every authenticated request.
-    Built once: constructing the statement and its cache key cost as much as running it."""
+    """One round trip for the user and their grants: this runs on every authenticated request
+    that is not answered from the principal cache. Built once: constructing the statement and
+    its cache key cost as much as running it."""
     from app.identity.models import User
 
     return select(User).options(joinedload(User.grants)).where(User.id == bindparam("uid"))
 
 
+def principal_key(user_id: int) -> str:
+    """The change counter (app.core.generations) of a user's identity: the user row, their
+    grants, their voided tokens."""
+    from app.identity.models import PRINCIPAL
+
+    return generations.key(PRINCIPAL, user_id)
+
+
 def user_from_token(token: str):
-    cached = principal_cache.get(token)
-    if cached is not None:
-        return cached.attach()
     ttl = current_app.config["AUTH_TOKEN_TTL_SECONDS"]
     try:
         data, signed_at = _serializer().loads(token, max_age=ttl, return_timestamp=True)
@@ -56,12 +67,41 @@ def user_from_token(token: str):
         raise APIError(code="TOKEN_INVALID")
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         raise APIError(code="TOKEN_INVALID")
+    # The counter is read before anything about the user: what is cached under it is never
+    # newer than it, so a revocation committed by any worker shows on the next request.
+    counter = generations.current([principal_key(data["uid"]), *user_reads.keys_for_this_request(data["uid"])])[0]
+    cached = principal_cache.get(token, counter)
+    if cached is not None:
+        return cached.attach()
     user = db.session.scalars(_user_with_grants(), {"uid": data["uid"]}).unique().first()
     if user is None or user.token_version != data.get("ver"):
         raise APIError(code="TOKEN_INVALID")
-    principal_cache.put(token, user, token_expires_at=signed_at.timestamp() + ttl,
-                        seconds=current_app.config["AUTH_CACHE_SECONDS"])
+    if data.get("jti") and token_voided(data["jti"]):
+        raise APIError(code="TOKEN_REVOKED")
+    if counter is not None:  # counters unreadable (Redis down): nothing may be kept
+        principal_cache.put(token, user, counter, token_expires_at=signed_at.timestamp() + ttl,
+                            seconds=current_app.config["AUTH_CACHE_SECONDS"])
     return user
+
+
+def token_claims(token: str) -> dict:
+    """What a token this app signed says (its jti may be absent: tokens issued before they had
+    one), and when it expires."""
+    data, signed_at = _serializer().loads(token, return_timestamp=True)
+    expires = datetime.fromtimestamp(signed_at.timestamp() + current_app.config["AUTH_TOKEN_TTL_SECONDS"],
+                                     tz=timezone.utc).replace(tzinfo=None)
+    return {**data, "expires_at": expires}
+
+
+def bearer_token() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def token_voided(jti: str) -> bool:
+    from app.identity.models import VoidedToken
+
+    return db.session.get(VoidedToken, jti) is not None
 
 
 class _CachedPrincipal:
@@ -70,10 +110,10 @@ class _CachedPrincipal:
     service that changes the user itself takes the row from the session first
     (identity.services.persistent)."""
 
-    __slots__ = ("user", "grants", "until")
+    __slots__ = ("user", "grants", "counter", "until")
 
-    def __init__(self, user, grants, until: float) -> None:
-        self.user, self.grants, self.until = user, grants, until
+    def __init__(self, user, grants, counter: int, until: float) -> None:
+        self.user, self.grants, self.counter, self.until = user, grants, counter, until
 
     def attach(self):
         user = _detached_copy(self.user)
@@ -83,48 +123,44 @@ class _CachedPrincipal:
 
 class PrincipalCache:
     """Per-worker cache of verified tokens (QUALITY P4: authentication is most of a retried
-    check-in's cost). Bounded in size and age: an entry lives AUTH_CACHE_SECONDS at most and
-    never past the token's expiry. Any flush that changes a user or a grant in this process
-    drops that user's entries at once; other workers see a revoked role or token, a new phone
-    number, within AUTH_CACHE_SECONDS (0 turns the cache off)."""
+    check-in's cost). An entry is kept under the user's change counter (principal_key) and is
+    used only while that counter is unchanged: a role granted or revoked, a token voided, a
+    logout, a changed profile, committed by any worker, shows on the next request everywhere
+    (R16). Bounded in size, and in age by AUTH_CACHE_SECONDS (which only matters for a bump
+    lost while Redis was unreachable) and the token's expiry; 0 turns the cache off."""
 
     def __init__(self, size: int = 20000) -> None:
         self.size = size
         self._entries: dict[str, _CachedPrincipal] = {}
-        self._by_user: dict[int, set[str]] = {}
         self._lock = threading.Lock()
 
-    def get(self, token: str) -> _CachedPrincipal | None:
+    def get(self, token: str, counter: int | None) -> _CachedPrincipal | None:
         entry = self._entries.get(token)
-        if entry is None:
+        if entry is None or counter is None:
             return None
-        if entry.until <= time.time():
+        if entry.counter != counter or entry.until <= time.time():
             self._drop(token)
             return None
         return entry
 
-    def put(self, token: str, user, token_expires_at: float, seconds: float) -> None:
+    def holds(self, token: str) -> bool:
+        """Whether a verified token is kept (valid or not)."""
+        return token in self._entries
+
+    def put(self, token: str, user, counter: int, token_expires_at: float, seconds: float) -> None:
         if seconds <= 0:
             return
         detached_user = _detached_copy(user)
         grants = [_detached_copy(grant) for grant in user.grants]
-        entry = _CachedPrincipal(detached_user, grants, min(time.time() + seconds, token_expires_at))
+        entry = _CachedPrincipal(detached_user, grants, counter, min(time.time() + seconds, token_expires_at))
         with self._lock:
             if len(self._entries) >= self.size:
                 self._entries.clear()
-                self._by_user.clear()
             self._entries[token] = entry
-            self._by_user.setdefault(user.id, set()).add(token)
-
-    def forget_user(self, user_id: int) -> None:
-        with self._lock:
-            for token in self._by_user.pop(user_id, ()):
-                self._entries.pop(token, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._by_user.clear()
 
     def _drop(self, token: str) -> None:
         with self._lock:
@@ -145,27 +181,11 @@ def _detached_copy(instance):
 principal_cache = process_cache("principals", PrincipalCache())
 
 
-@event.listens_for(Session, "after_flush")
-def _forget_changed_principals(session, flush_context) -> None:
-    """A user or grant written in this process: that user's cached tokens go at once."""
-    from app.identity.models import RoleGrant, User
-
-    for instance in list(session.dirty) + list(session.new) + list(session.deleted):
-        if isinstance(instance, User) and instance.id is not None:
-            principal_cache.forget_user(instance.id)
-        elif isinstance(instance, RoleGrant) and instance.user_id is not None:
-            principal_cache.forget_user(instance.user_id)
-
-
 def current_user(optional: bool = False):
     """The authenticated user of this request (cached on g); 401 unless optional."""
     if "current_user" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            g.current_user = None
-        else:
-            g.current_user = user_from_token(token.strip())
+        token = bearer_token()
+        g.current_user = user_from_token(token) if token else None
     if g.current_user is None and not optional:
         raise Unauthorized()
     return g.current_user
@@ -179,6 +199,20 @@ class Target:
     region_code: str | None = None
     market_id: int | None = None
     org_ids: tuple[int, ...] = field(default_factory=tuple)
+
+
+# How to find where a scope sits, by scope type: features that own a scope's objects register
+# theirs (markets: "market", orgs: "org"), since identity imports no feature.
+_scope_targets: dict[str, Callable[[str], Target | None]] = {"region": lambda code: Target(region_code=code)}
+
+
+def register_scope_target(scope_type: str, locate: Callable[[str], Target | None]) -> None:
+    _scope_targets[scope_type] = locate
+
+
+def scope_target(scope_type: str, scope_id: str) -> Target | None:
+    """Where a grant's scope sits (None for a scope whose object is gone)."""
+    return _scope_targets[scope_type](scope_id)  # an unregistered type is a bug: fail loudly
 
 
 def grant_covers(grant, target: Target | None) -> bool:

@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.core import generations
 from app.core.content import PROFILE, public_text
 from app.core.db import TimestampMixin
 from app.core.time import utcnow
@@ -82,5 +83,28 @@ class RoleGrant(db.Model):
     )
 
     @property
+    def status(self) -> str:
+        return "revoked" if self.revoked_at is not None else "active"
+
+    @property
     def scope(self) -> str | None:
         return f"{self.scope_type}:{self.scope_id}" if self.scope_type else None
+
+
+class VoidedToken(db.Model):
+    """A token logged out before its expiry (POST /auth/logout): its jti, until it would have
+    expired anyway (the daily purge removes it then)."""
+
+    __tablename__ = "voided_tokens"
+
+    jti: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+
+
+# A changed user, grant or voided token changes who the user is to every worker at once
+# (app.identity.auth.PrincipalCache keeps a verified token only while this counter holds).
+PRINCIPAL = "principal"
+generations.track(User, topic=PRINCIPAL, by="id")
+generations.track(RoleGrant, topic=PRINCIPAL, by="user_id")
+generations.track(VoidedToken, topic=PRINCIPAL, by="user_id")

@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import audit
-from app.identity.auth import Target, authorize, issue_token
+from app.core.review import compare_and_set
+from app.identity.auth import Target, authorize, issue_token, scope_target, token_claims
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
-from app.identity.models import ROLES, SCOPE_TYPES, RoleGrant, User, WechatSession
+from app.identity.models import ROLES, SCOPE_TYPES, RoleGrant, User, VoidedToken, WechatSession
 from app.wechat.client import wechat_client, wechat_errors
 
 _PHONE = re.compile(r"^\+?\d{6,15}$")
@@ -122,6 +123,23 @@ def revoke_tokens(user: User) -> None:
     db.session.flush()
 
 
+def log_out(user: User, token: str, everywhere: bool) -> None:
+    """End this token's session, or every session of the user; audited. Takes effect on the
+    next request in every worker (the user's principal counter moves at commit)."""
+    claims = token_claims(token)
+    if everywhere or not claims.get("jti"):  # a token without an id can only go with the rest
+        revoke_tokens(user)
+    else:
+        insert_ignore(VoidedToken, {"jti": claims["jti"], "user_id": user.id, "expires_at": claims["expires_at"]},
+                      ["jti"])
+    audit.record("auth.logout", "user", user.id, actor=user, after={"all_tokens": bool(everywhere)})
+
+
+def purge_voided_tokens(now) -> int:
+    """Voided tokens past their own expiry need no record any more."""
+    return db.session.execute(delete(VoidedToken).where(VoidedToken.expires_at <= now)).rowcount or 0
+
+
 def parse_scope(scope: str | None) -> tuple[str, str]:
     """'region:450400' -> ('region', '450400'); None -> ('', '')."""
     if not scope:
@@ -167,12 +185,36 @@ def grant_role(user: User, role: str, scope: str | None, *, actor: User | None =
     return grant
 
 
-def revoke_role(grant: RoleGrant, *, actor: User, actor_role: str, reason: str) -> None:
-    grant.revoked_at = utcnow()
-    db.session.flush()
+def revoke_role(grant: RoleGrant, *, actor: User | None, actor_role: str | None, reason: str) -> RoleGrant:
+    """Withdraw a grant (409 ROLE_ALREADY_REVOKED when someone did first); audited. The holder's
+    next request, in any worker, no longer carries the role."""
+    compare_and_set(grant, RoleGrant.revoked_at.is_(None), {"revoked_at": utcnow()}, "ROLE_ALREADY_REVOKED")
     _reload_grants(grant.user)
     audit.record("role.revoke", "user", grant.user_id, actor=actor, actor_role=actor_role,
                  before={"role": grant.role, "scope": grant.scope}, after=None, reason=reason)
+    return grant
+
+
+def revoke_grant(actor: User, grant_id: int, reason: str) -> RoleGrant:
+    """POST /role-grants/{id}/revoke: an admin revokes any grant; a regulator one whose scope
+    lies in their region (grants without a scope, such as admin or the self-service roles,
+    only an admin)."""
+    grant = get_or_404(RoleGrant, grant_id, "ROLE_GRANT_NOT_FOUND")
+    target = scope_target(grant.scope_type, grant.scope_id) if grant.scope_type else None
+    if grant.scope_type and target is None:  # its market or org is gone: only an admin
+        target = Target(region_code="-")
+    role = authorize(actor, ["admin"]) if target is None else authorize(actor, ["regulator"], target)
+    return revoke_role(grant, actor=actor, actor_role=role, reason=reason)
+
+
+def find_grant(user: User, role: str, scope: str | None) -> RoleGrant:
+    scope_type, scope_id = parse_scope(scope)
+    grant = db.session.scalar(select(RoleGrant).where(
+        RoleGrant.user_id == user.id, RoleGrant.role == role,
+        RoleGrant.scope_type == scope_type, RoleGrant.scope_id == scope_id))
+    if grant is None:
+        raise APIError(code="ROLE_GRANT_NOT_FOUND", details={"role": role, "scope": scope})
+    return grant
 
 
 def _reload_grants(user: User) -> None:

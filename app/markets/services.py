@@ -9,7 +9,7 @@ from sqlalchemy import func, insert, select
 from app.core import ratelimit
 from app.core.review import decide, decision_reason
 from app.core import audit
-from app.identity.auth import Target, authorize, has_role
+from app.identity.auth import Target, authorize, has_role, register_scope_target
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, NotFound
 from app.core.ids import base62_token
@@ -30,6 +30,14 @@ FEEDBACK_PER_HOUR = 5
 # -- markets -------------------------------------------------------------------------------------
 def market_target(market: Market) -> Target:
     return Target(region_code=market.region_code, market_id=market.id)
+
+
+def _market_scope(market_id: str) -> Target | None:
+    market = db.session.get(Market, int(market_id)) if market_id.isdigit() else None
+    return market_target(market) if market is not None else None
+
+
+register_scope_target("market", _market_scope)
 
 
 def get_market(market_id: int) -> Market:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.badge import cache as badge_cache
 from app.core.review import compare_and_set, decide, decision_reason
 from app.core import audit
-from app.identity.auth import Target, authorize
+from app.identity.auth import Target, authorize, register_scope_target
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
 from app.core.time import utcnow
@@ -46,6 +46,14 @@ def ancestry(org: PartyOrg) -> tuple[int, ...]:
 
 def org_target(org: PartyOrg) -> Target:
     return Target(region_code=org.region_code, market_id=org.market_id, org_ids=ancestry(org))
+
+
+def _org_scope(org_id: str) -> Target | None:
+    org = db.session.get(PartyOrg, int(org_id)) if org_id.isdigit() else None
+    return org_target(org) if org is not None else None
+
+
+register_scope_target("org", _org_scope)
 
 
 def authorize_organiser(actor, org: PartyOrg) -> str:

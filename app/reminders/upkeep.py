@@ -17,10 +17,12 @@ def dispatch_outbox(now: datetime | None = None) -> dict:
 
 
 @reminder_series("purge", when=Daily("REMINDERS_PURGE_AT"), grace_seconds=3 * 3600,
-                 description="夜间清理（过期的幂等键）")
+                 description="夜间清理（过期的幂等键、已过期的退出登录记录）")
 def purge_idempotency_keys(now: datetime | None = None) -> dict:
     from app.core.idempotency import purge_expired
+    from app.identity.services import purge_voided_tokens
 
-    result = {"idempotency_keys": purge_expired(now or utcnow())}
+    now = now or utcnow()
+    result = {"idempotency_keys": purge_expired(now), "voided_tokens": purge_voided_tokens(now)}
     db.session.commit()
     return result

@@ -18,6 +18,7 @@ NOT_PUBLIC = {
     "activity_checkins": {"method", "status", "location_verdict"},
     "activity_checkin_refusals": {"code"},
     "points_ledger": {"reason"},
+    "voided_tokens": {"jti"},
     "care_stations": {"amenities"},  # codes from a fixed list
     "activity_leave_requests": {"status"},
     "party_memberships": {"standing", "status"},

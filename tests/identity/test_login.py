@@ -160,7 +160,7 @@ def test_token_refresh_storm_ends_with_one_fetch(app, wechat_sim):
 
 def test_cached_principal_follows_role_and_token_changes_in_this_process(client, auth, db, regions):
     """Within a worker a grant, a revoked role or revoked tokens take effect on the next request
-    even though the verified token is cached (other workers: within AUTH_CACHE_SECONDS)."""
+    even though the verified token is cached (other workers: tests/identity/test_revocation.py)."""
     from app.identity.models import RoleGrant, User
     from app.identity.services import revoke_role, revoke_tokens
 

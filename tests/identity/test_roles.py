@@ -69,7 +69,7 @@ def test_regulator_appoints_manager_in_region_and_it_is_audited(client, auth, db
 def test_me_lists_roles_with_scopes(client, auth, regions):
     reg = auth.login("reg-wuzhou", role="regulator", scope="region:450400")
     roles = client.get("/api/v1/me", headers=reg.headers).get_json()["roles"]
-    assert roles == [{"role": "regulator", "label": "市场监管人员", "scope": "region:450400"}]
+    assert roles == [{"id": roles[0]["id"], "role": "regulator", "label": "市场监管人员", "scope": "region:450400"}]
 
 
 def test_cli_grant_creates_user_and_rejects_bad_scope(app, db, regions):

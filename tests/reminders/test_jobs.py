@@ -227,8 +227,15 @@ def test_review_digest_counts_what_waits_in_the_managers_market(db, world, make_
     assert jobs.review_digest(at("2026-03-02 08:30"))["added"] == 1
 
 
-def test_nightly_purges(db, clock):
-    assert set(jobs.purge(at("2026-03-01 03:30"))) == {"idempotency_keys"}
+def test_nightly_purges(db, clock, auth):
+    from app.identity.models import VoidedToken
+
+    user_id = auth.login("alice").user_id
+    db.session.add_all([VoidedToken(jti="gone", user_id=user_id, expires_at=at("2026-03-01 03:00")),
+                        VoidedToken(jti="kept", user_id=user_id, expires_at=at("2026-03-02 03:00"))])
+    db.session.commit()
+    assert jobs.purge(at("2026-03-01 03:30")) == {"idempotency_keys": 0, "voided_tokens": 1}
+    assert [t.jti for t in db.session.query(VoidedToken)] == ["kept"]
     assert set(jobs.purge_coordinates(at("2026-03-01 03:31"))) == {"raw_coordinates"}
 
 
