@@ -29,7 +29,8 @@ def _secret_key(instance: Path) -> str:
 
 # Subscribe-message templates the mini-program asks consent for (keys; their WeChat ids are
 # settings, WECHAT_TPL_<KEY>).
-SUBSCRIBE_TEMPLATE_KEYS = ("credential_expiry", "pledge_renewal", "activity_start", "branch_duty", "review_digest")
+SUBSCRIBE_TEMPLATE_KEYS = ("credential_expiry", "pledge_renewal", "activity_start", "branch_duty", "review_digest",
+                           "review_result")
 
 
 def _int(name: str, default: int) -> int:

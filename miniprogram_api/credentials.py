@@ -8,7 +8,7 @@ from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.credentials import services
 from app.credentials.models import CREDENTIAL_KINDS
-from miniprogram_api.common import BEARER, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, ReasonSchema, text
 
 blp = Blueprint("credentials", __name__, description="亮照亮证")
 
@@ -38,11 +38,17 @@ class CredentialSchema(Schema):
     valid_from = fields.Date(allow_none=True)
     valid_until = fields.Date(allow_none=True)
     long_term = Bool(required=True)
-    status = fields.String(required=True, metadata={"description": "pending | verified | rejected"})
+    status = fields.String(required=True, metadata={"description": "pending 待审核 | verified 已通过 | rejected 未通过 | "
+                                                                   "revoked 已撤销"})
     review_reason = fields.String(allow_none=True)
     reviewed_at = LocalDateTime(allow_none=True)
     created_at = LocalDateTime()
     photo_url = fields.Function(lambda c: f"/api/v1/credentials/{c.id}/photo")
+
+
+class SubmittedCredentialSchema(CredentialSchema):
+    warning = fields.Function(lambda c: getattr(c, "warning", None), allow_none=True, metadata={
+        "description": "30 天内到期时的提醒 {code: CREDENTIAL_EXPIRING_SOON, days_left, message}；否则为 null"})
 
 
 class CredentialReviewSchema(Schema):
@@ -58,7 +64,7 @@ class PhotoArgs(Schema):
 @blp.route("/merchants/<int:merchant_id>/credentials", methods=["POST"])
 @idempotent
 @blp.arguments(CredentialUploadSchema, location="form_and_files")
-@blp.response(201, CredentialSchema)
+@blp.response(201, SubmittedCredentialSchema)
 @blp.doc(security=BEARER)
 @requires()
 def submit(data, merchant_id):
@@ -84,6 +90,16 @@ def list_credentials(merchant_id):
 def review(data, credential_id):
     """审核证照：通过（approve）或驳回（reject，须填写原因）；记入审计日志"""
     return services.review_credential(current_user(), credential_id, data["decision"], data["reason"])
+
+
+@blp.route("/credentials/<int:credential_id>/revoke", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, CredentialSchema)
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def revoke(data, credential_id):
+    """撤销已审核通过的证照（须填写原因）：亮照页立即不再公示，经营者收到通知；记入审计日志"""
+    return services.revoke_credential(current_user(), credential_id, data["reason"])
 
 
 @blp.route("/credentials/<int:credential_id>/photo", methods=["GET"])

@@ -16,7 +16,7 @@ class SubscribeSchema(Schema):
         validate=validate.Length(max=20),
         metadata={"description": "用户在 wx.requestSubscribeMessage 中刚同意的模板："
                                  "credential_expiry 证照到期, pledge_renewal 承诺续签, activity_start 活动开始, "
-                                 "branch_duty 支部例行工作, review_digest 待审核汇总",
+                                 "branch_duty 支部例行工作, review_digest 待审核汇总, review_result 审核结果",
                   "example": ["credential_expiry", "activity_start"]})
 
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.activities import errors  # noqa: F401  registers the codes
 from app.activities.checkin import LocationVerdict, check_window, find_checkin, record_checkin
+from app.reminders import notices
 from app.activities.models import Activity, CareStation, LeaveRequest, PointsEntry, Registration
 from app.activities.audience import is_eligible, org_roster_ids
 from app.core.review import decide, decision_reason
@@ -169,6 +170,12 @@ def review_leave(actor, leave_id: int, decision: str, reason: str | None) -> Lea
     audit.record(f"leave.{decision}", "leave_request", leave.id, actor=actor, actor_role=role,
                  before={"status": "pending"}, after={"status": leave.status, "user_id": leave.user_id,
                                                       "activity_id": leave.activity_id}, reason=reason)
+    activity = get_activity(leave.activity_id)
+    verdict = "已批准。" if leave.status == "approved" else "未批准，请按时参加。"
+    notices.tell(leave.user_id, kind="leave_decision", subject=f"leave:{leave.id}", outcome=leave.status,
+                 title="请假审批结果", body=f"您对“{activity.title}”的请假{verdict}",
+                 page=f"pages/activity/detail?id={activity.id}", at=leave.reviewed_at,
+                 reason=reason if leave.status != "approved" else None)
     return leave
 
 

@@ -17,6 +17,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.badge import cache as badge_cache
 from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
+from app.reminders import notices
 from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
 from app.core.regions import Region
 from app.markets.uscc import is_valid_uscc, normalize
@@ -319,6 +320,13 @@ def review_claim(actor, token: str, decision: str, reason: str | None) -> StallC
     badge_cache.changed(stall_id=stall.id)
     audit.record(f"stall_claim.{decision}", "stall_claim", claim.id, actor=actor, actor_role=role,
                  before=before, after={"status": claim.status, "stall_id": stall.id}, reason=reason)
+    merchant = db.session.get(Merchant, claim.merchant_id)
+    verdict = "已确认，可以在亮照页公示证照和承诺了。" if claim.status == "confirmed" else "未通过确认。"
+    notices.tell(merchant.owner_id, kind="claim_decision", subject=f"stall_claim:{claim.id}",
+                 outcome="approved" if claim.status == "confirmed" else "rejected", title="摊位认领结果",
+                 body=f"{stall.market.name} {stall.number} 号摊位的认领（{merchant.name}）{verdict}",
+                 page=f"pages/stall/index?token={stall.token}", at=claim.reviewed_at,
+                 reason=reason if claim.status != "confirmed" else None)
     return claim
 
 
@@ -364,6 +372,12 @@ def review_feedback(actor, feedback_id: int, decision: str, reason: str | None) 
     badge_cache.changed(stall_id=stall.id)
     audit.record(f"feedback.{decision}", "feedback", feedback.id, actor=actor, actor_role=role,
                  before={"status": "open"}, after={"status": feedback.status}, reason=reason)
+    verdict = ("经核实属实，已在该摊位的亮照页公示，市场将督促整改。" if feedback.status == "upheld"
+               else "经核查未予采纳。")
+    notices.tell(feedback.user_id, kind="feedback_decision", subject=f"feedback:{feedback.id}",
+                 outcome=feedback.status, title="您反映的问题有处理结果",
+                 body=f"您对 {stall.market.name} {stall.number} 号摊位反映的问题{verdict}",
+                 page=f"pages/stall/index?token={stall.token}", at=feedback.reviewed_at, reason=reason)
     return _feedback_item(feedback, stall.number)
 
 

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.markets.models import Market
 from app.core.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes
+from app.reminders import notices
 from app.orgs.models import Membership, PartyOrg, StationJoinRequest, StationRider
 
 # Roles that run an organisation's business (schedule activities, read attendance).
@@ -150,6 +151,11 @@ def _decide_membership(actor, membership_id: int, expected: str, new_status: str
     audit.record(action, "membership", membership.id, actor=actor, actor_role=role, before=before,
                  after={"status": new_status, "org_id": org.id, "user_id": membership.user_id},
                  reason=reason)
+    outcome = "revoked" if expected == "verified" else new_status
+    verdict = {"verified": "已确认", "rejected": "未通过确认", "revoked": "已被撤销（转出或不再是党员）"}[outcome]
+    notices.tell(membership.user_id, kind="membership_decision", subject=f"membership:{membership.id}",
+                 outcome=outcome, title="党组织关系确认结果", body=f"您在{org.name}的党员身份{verdict}。",
+                 page="pages/me/index", at=membership.reviewed_at, reason=reason if outcome != "verified" else None)
     return membership
 
 
@@ -250,6 +256,10 @@ def review_join_request(actor, request_id: int, decision: str, reason: str | Non
     audit.record(f"station_join.{decision}", "station_join_request", request.id, actor=actor, actor_role=role,
                  before={"status": "pending"}, after={"status": request.status, "user_id": request.user_id},
                  reason=reason)
+    verdict = "已通过，您已是本站点骑手。" if request.status == "approved" else "未通过。"
+    notices.tell(request.user_id, kind="station_join_decision", subject=f"station_join:{request.id}",
+                 outcome=request.status, title="加入站点申请结果", body=f"您加入{org.name}的申请{verdict}",
+                 page="pages/me/index", at=request.reviewed_at, reason=reason if request.status != "approved" else None)
     return request
 
 

@@ -26,6 +26,7 @@ from app.markets.models import Market, Merchant, Stall
 from app.core.regions import Region, region_covers
 from app.markets.services import get_market, market_target
 from app.pledges import errors  # noqa: F401  (registers the codes)
+from app.reminders import notices
 from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, status_clause
 
 NATIONAL = "000000"
@@ -304,7 +305,18 @@ def review_pledge(actor, pledge_id: int, decision: str, reason: str | None,
     audit.record(f"pledge.{'approve' if decision == 'approve' else 'reject'}", "pledge", pledge.id,
                  actor=actor, actor_role=role, before=before, after=pledge.snapshot(now), reason=reason)
     badge_cache.changed(merchant_id=pledge.merchant_id)
+    _tell_signer(pledge, "approved" if decision == "approve" else "rejected", now, reason)
     return pledge
+
+
+def _tell_signer(pledge: Pledge, outcome: str, at: datetime, reason: str | None) -> None:
+    verdict = {"approved": f"已通过审核，有效期至 {pledge.valid_until:%Y-%m-%d}，亮照页显示“诚信承诺”。"
+               if pledge.valid_until else "已通过审核。",
+               "rejected": "未通过审核，请修改后重新签署。", "revoked": "已被撤销，亮照页不再显示“诚信承诺”。"}[outcome]
+    notices.tell(pledge.merchant.owner_id, kind="pledge_decision", subject=f"pledge:{pledge.id}", outcome=outcome,
+                 title="诚信承诺审核结果", body=f"{pledge.merchant.name}的诚信经营承诺{verdict}",
+                 page=f"pages/merchant/pledge?id={pledge.id}", at=at,
+                 reason=reason if outcome != "approved" else None)
 
 
 def revoke_pledge(actor, pledge_id: int, reason: str | None, now: datetime | None = None) -> Pledge:
@@ -321,6 +333,7 @@ def revoke_pledge(actor, pledge_id: int, reason: str | None, now: datetime | Non
     audit.record("pledge.revoke", "pledge", pledge.id, actor=actor, actor_role=role,
                  before=before, after=pledge.snapshot(now), reason=reason)
     badge_cache.changed(merchant_id=pledge.merchant_id)
+    _tell_signer(pledge, "revoked", now, reason)
     return pledge
 
 

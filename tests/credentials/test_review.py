@@ -71,7 +71,8 @@ def test_photos_for_owner_and_manager_and_public_only_when_verified(shop, client
     assert client.get(f"/api/v1/public/stalls/{token}/photos/..%2F..%2Fsecret_key.jpg").status_code == 404
 
 
-def test_shown_counts_by_market(shop, db):
+def test_shown_counts_by_market(shop, db, clock):
+    clock.set(at("2026-03-01 09:00"))
     market, manager, token, login, merchant_id = shop.trusted_stall(until="2026-06-30")
     counts = shown_counts_by_market([market.id, 999], at("2026-06-30 23:59"))
     assert counts[market.id] == {"licences_shown": 1, "permits_shown": 1}

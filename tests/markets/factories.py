@@ -56,7 +56,7 @@ class Shop:
         assert response.status_code == expect, response.get_json()
         return response
 
-    def upload(self, login, merchant_id, kind="business_licence", number=USCC_A, valid_until="2026-06-30",
+    def upload(self, login, merchant_id, kind="business_licence", number=USCC_A, valid_until="2030-06-30",
                long_term=False, photo=None, filename="photo.jpg", headers=None, content_type="image/jpeg"):
         form = {"kind": kind, "number": number, "issuer": "梧州市万秀区市场监督管理局",
                 "valid_from": "2024-01-01", "long_term": "true" if long_term else "false",

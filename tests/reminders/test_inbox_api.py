@@ -74,7 +74,7 @@ def test_subscriptions_add_one_consent_per_accepted_key(client, auth, db):
     assert response.status_code == 200
     ledger = {c["template_key"]: c["remaining"] for c in response.get_json()["consents"]}
     assert ledger == {"credential_expiry": 1, "pledge_renewal": 0, "activity_start": 1,
-                      "branch_duty": 0, "review_digest": 0}
+                      "branch_duty": 0, "review_digest": 0, "review_result": 0}
     client.post("/api/v1/me/subscriptions", headers=me.headers, json={"template_keys": ["credential_expiry"]})
     ledger = {c["template_key"]: c["remaining"]
               for c in client.get("/api/v1/me/subscriptions", headers=me.headers).get_json()["consents"]}

@@ -1,0 +1,38 @@
+"""Decision notices: whoever a decision affects is told, with the reason.
+
+`tell()` writes one outbox row in the caller's transaction, so a decision that rolls back tells
+nobody, and a retried request tells once (the outbox's dedupe key: user, kind, subject,
+period). The row is an inbox entry always; the dispatcher also pushes it as a subscribe
+message (template `review_result`) when the user has a consent left for it, and records
+`no_consent` otherwise."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from app.core.time import to_local, utcnow
+from app.reminders.outbox import Reminder, clip, enqueue
+
+TEMPLATE = "review_result"
+
+# Short Chinese words for a decision, as a subscribe message's `phrase` field takes them (≤ 5).
+OUTCOME_WORDS = {
+    "approved": "已通过", "verified": "已通过", "rejected": "未通过", "revoked": "已撤销",
+    "upheld": "已核实", "dismissed": "未采纳", "changed": "有变更", "cancelled": "已取消",
+    "released": "已解除",
+}
+
+
+def tell(user_id: int | None, *, kind: str, subject: str, outcome: str, title: str, body: str,
+         page: str | None = None, at: datetime | None = None, reason: str | None = None) -> None:
+    """Notice of a decision (`outcome`, a key of OUTCOME_WORDS) about `subject` (e.g.
+    "credential:42"); `body` says what was decided, the reason is appended when there is one."""
+    if user_id is None:  # an anonymous consumer's feedback: nobody to tell
+        return
+    at = at or utcnow()
+    text = f"{body}原因：{reason}" if reason else body
+    enqueue([Reminder(
+        user_id=user_id, kind=kind, subject=subject, period=f"{outcome}@{at:%Y%m%dT%H%M%S}",
+        title=title, body=text, template_key=TEMPLATE, page=page,
+        wx_data={"thing1": clip(title, 20), "phrase2": OUTCOME_WORDS.get(outcome, "有结果"),
+                 "thing3": clip(reason or body, 20), "time4": f"{to_local(at):%Y-%m-%d %H:%M}"},
+    )], at)
