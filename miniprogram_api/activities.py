@@ -11,7 +11,7 @@ from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
-from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
+from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
                                     text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
@@ -77,6 +77,7 @@ class LeaveSchema(Schema):
     id = Int(required=True)
     activity_id = Int(required=True)
     user_id = Int(required=True)
+    person = Person(metadata={"description": "请假人：姓名与脱敏手机号"})
     reason = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "pending / approved / rejected"})
     review_reason = fields.String(allow_none=True)

@@ -245,3 +245,24 @@ def own_read(topic: str):
     from app.identity.auth import current_user
 
     return user_reads.cached_read(topic, owner=lambda: current_user().id)
+
+
+class PersonSchema(Schema):
+    id = Int(required=True)
+    name = fields.String(required=True, metadata={"description": "姓名（未填写时为微信昵称）"})
+    phone = fields.String(allow_none=True, metadata={"description": "脱敏手机号，如 138****8000"})
+
+
+class Person(fields.Nested):
+    """The person a row names by a user id (`attribute`, default user_id), as a card: name and
+    masked phone (app.identity.people; lists preload their page's people)."""
+
+    def __init__(self, attribute: str = "user_id", **kwargs) -> None:
+        kwargs.setdefault("dump_only", True)
+        kwargs.setdefault("allow_none", True)
+        super().__init__(PersonSchema, attribute=attribute, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        from app.identity import people
+
+        return super()._serialize(people.card(value), attr, obj, **kwargs)

@@ -8,7 +8,7 @@ from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.credentials import services
 from app.credentials.models import CREDENTIAL_KINDS
-from miniprogram_api.common import BEARER, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, ReasonSchema, text
+from miniprogram_api.common import BEARER, Person, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, ReasonSchema, text
 
 blp = Blueprint("credentials", __name__, description="亮照亮证")
 
@@ -43,6 +43,7 @@ class CredentialSchema(Schema):
     review_reason = fields.String(allow_none=True)
     reviewed_at = LocalDateTime(allow_none=True)
     created_at = LocalDateTime()
+    submitted_by = Person("submitted_by_id", metadata={"description": "上传人：姓名与脱敏手机号"})
     photo_url = fields.Function(lambda c: f"/api/v1/credentials/{c.id}/photo")
 
 

@@ -5,7 +5,7 @@ from app.identity.services import appoint_market_manager
 from app.markets import services
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
-from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Person, Blueprint, Int, LocalDateTime, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -98,6 +98,7 @@ class MerchantRefSchema(Schema):
 class PendingClaimSchema(Schema):
     id = Int(required=True)
     merchant_id = Int(required=True)
+    requested_by = Person("requested_by_id", metadata={"description": "认领人：姓名与脱敏手机号"})
     created_at = LocalDateTime()
 
 

@@ -4,7 +4,7 @@ from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
-from miniprogram_api.common import BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
+from miniprogram_api.common import BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
 
 blp = Blueprint("orgs", __name__, description="党组织与党员")
 
@@ -50,6 +50,7 @@ class MembershipSchema(Schema):
     id = Int(required=True)
     org_id = Int(required=True)
     user_id = Int(required=True)
+    person = Person(metadata={"description": "申请人：姓名与脱敏手机号"})
     standing = fields.String(required=True)
     standing_label = fields.Function(lambda m: MEMBER_STANDINGS.get(m.standing))
     floating = Bool(required=True)
@@ -80,6 +81,7 @@ class JoinRequestSchema(Schema):
     id = Int(required=True)
     org_id = Int(required=True)
     user_id = Int(required=True)
+    person = Person(metadata={"description": "申请人：姓名与脱敏手机号"})
     status = fields.String(required=True, metadata={"description": "pending / approved / rejected"})
     review_reason = fields.String(allow_none=True)
     reviewed_at = LocalDateTime(allow_none=True)

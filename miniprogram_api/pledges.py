@@ -8,7 +8,7 @@ from app.core.time import to_local, utcnow
 from app.pledges import exports, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
-from miniprogram_api.common import (BEARER, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
+from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
                                     text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("pledges", __name__, description="诚信经营承诺")
@@ -118,6 +118,7 @@ class PledgeSchema(Schema):
     items = fields.List(fields.String(), required=True)
     extra_commitments = fields.String(allow_none=True)
     signer_name = fields.String(required=True)
+    signed_by = Person("signed_by_id", metadata={"description": "签署的账号：姓名与脱敏手机号"})
     term_months = Int(required=True)
     status = fields.Function(lambda p: p.status_at(utcnow()),
                              metadata={"enum": list(PLEDGE_STATUSES),

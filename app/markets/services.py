@@ -17,6 +17,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.badge import cache as badge_cache
 from app.markets import errors as _errors  # noqa: F401  registers this feature's codes
+from app.identity import people
 from app.reminders import notices
 from app.markets.models import (Feedback, Market, Merchant, Stall, StallClaim, VoidedStallToken)
 from app.core.regions import Region
@@ -131,6 +132,7 @@ def list_stalls(actor, market_id: int, page: int, per_page: int) -> dict:
     merchant_ids = {s.merchant_id for s in result["items"] if s.merchant_id}
     merchants = {m.id: m for m in db.session.scalars(select(Merchant).where(
         Merchant.id.in_(merchant_ids)))} if merchant_ids else {}
+    people.preload(claim.requested_by_id for claim in pending.values())
     result["items"] = [stall_summary(stall, merchants.get(stall.merchant_id), pending.get(stall.id))
                        for stall in result["items"]]
     return result
@@ -149,6 +151,7 @@ def stall_summary(stall: Stall, merchant: Merchant | None, pending: StallClaim |
         "claim_status": claim_status,
         "merchant": {"id": merchant.id, "name": merchant.name} if merchant else None,
         "pending_claim": {"id": pending.id, "merchant_id": pending.merchant_id,
+                          "requested_by_id": pending.requested_by_id,
                           "created_at": pending.created_at} if pending else None,
         "badge": {"verdict": badge["verdict"], "version": stall.badge_version,
                   "reasons": badge["reasons"]},

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.markets.models import Market
 from app.core.regions import Region, region_covers
 from app.orgs import errors  # noqa: F401  registers the codes
+from app.identity.people import with_people
 from app.reminders import notices
 from app.orgs.models import Membership, PartyOrg, StationJoinRequest, StationRider
 
@@ -166,7 +167,7 @@ def list_memberships(actor, org: PartyOrg, status: str | None, page: int, per_pa
     stmt = select(Membership).where(Membership.org_id == org.id)
     if status:
         stmt = stmt.where(Membership.status == status)
-    return paginate(stmt.order_by(Membership.id), page, per_page)
+    return with_people(paginate(stmt.order_by(Membership.id), page, per_page))
 
 
 # -- riders joining a station ---------------------------------------------------------------------
@@ -270,7 +271,7 @@ def list_join_requests(actor, org: PartyOrg, status: str | None, page: int, per_
     stmt = select(StationJoinRequest).where(StationJoinRequest.org_id == org.id)
     if status:
         stmt = stmt.where(StationJoinRequest.status == status)
-    return paginate(stmt.order_by(StationJoinRequest.created_at, StationJoinRequest.id), page, per_page)
+    return with_people(paginate(stmt.order_by(StationJoinRequest.created_at, StationJoinRequest.id), page, per_page))
 
 
 def new_join_code(actor, org: PartyOrg) -> PartyOrg:

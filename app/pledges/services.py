@@ -26,6 +26,7 @@ from app.markets.models import Market, Merchant, Stall
 from app.core.regions import Region, region_covers
 from app.markets.services import get_market, market_target
 from app.pledges import errors  # noqa: F401  (registers the codes)
+from app.identity.people import with_people
 from app.reminders import notices
 from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, status_clause
 
@@ -359,7 +360,8 @@ def list_market_pledges(actor, market_id: int, status: str | None, page: int, pe
     """The review queue of a market, oldest first."""
     market = get_market(market_id)
     authorize(actor, REVIEWER_ROLES, market_target(market))
-    return paginate(market_pledges_stmt(market.id, status, now or utcnow()), page, per_page)
+    return with_people(paginate(market_pledges_stmt(market.id, status, now or utcnow()), page, per_page),
+                       "signed_by_id")
 
 
 def list_merchant_pledges(user, merchant_id: int, page: int, per_page: int) -> dict:
