@@ -6,11 +6,12 @@ from app.activities import queries, services
 from app.activities.export import attendance_filename, attendance_xlsx
 from app.activities.models import ACTIVITY_TYPES, AUDIENCES
 from app.identity.auth import current_user, requires
-from app.core.errors import APIError
+from app.core.errors import CODES, APIError
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
+from app.worklists import orgs as worklists
 from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
                                     text, xlsx_doc, xlsx_download)
 
@@ -325,6 +326,27 @@ def manual_check_in(data, activity_id):
     """组织者手工补签（须填原因；记入审计日志）"""
     record, created = services.manual_checkin(current_user(), activity_id, data["user_id"], data["reason"])
     return record, 201 if created else 200
+
+
+class RefusedScanSchema(Schema):
+    user_id = Int(required=True)
+    person = Person(metadata={"description": "姓名与脱敏手机号"})
+    code = fields.String(required=True, metadata={"description": "拒绝原因代码，如 CHECKIN_OUTSIDE_AREA"})
+    reason = fields.Function(lambda r: CODES.get(r.code, (0, r.code))[1], metadata={"description": "拒绝原因"})
+    count = Int(required=True, metadata={"description": "因同一原因被拒的次数"})
+    last_at = LocalDateTime(attribute="at", required=True, metadata={"description": "最近一次"})
+    distance_m = fields.Float(allow_none=True, metadata={"description": "最近一次距活动地点（米）"})
+    accuracy_m = fields.Float(allow_none=True, metadata={"description": "最近一次定位精度（米）"})
+
+
+@blp.route("/activities/<int:activity_id>/refused-scans", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(RefusedScanSchema))
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def refused_scans(args, activity_id):
+    """被拒绝的签到：谁、为什么（不在范围内、码过期……）、几次、最近一次何时，便于组织者核实补签"""
+    return worklists.refused_scans(current_user(), activity_id, args["page"], args["per_page"])
 
 
 @blp.route("/activities/<int:activity_id>/attendance", methods=["GET"])

@@ -6,7 +6,9 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.storage import MAX_PHOTO_BYTES, read_limited
+from app.core.pagination import PageArgs, page_schema
 from app.credentials import services
+from app.worklists import markets as worklists
 from app.credentials.models import CREDENTIAL_KINDS
 from miniprogram_api.common import BEARER, Person, Blueprint, Bool, FormDate, Int, LocalDateTime, QueryBool, ReasonSchema, text
 
@@ -52,6 +54,21 @@ class SubmittedCredentialSchema(CredentialSchema):
         "description": "30 天内到期时的提醒 {code: CREDENTIAL_EXPIRING_SOON, days_left, message}；否则为 null"})
 
 
+class CredentialQueueArgs(PageArgs):
+    status = fields.String(load_default="pending", validate=validate.OneOf(["pending", "verified", "rejected", "revoked"]),
+                           metadata={"description": "pending 待审核（默认，最早上传的在前）/ verified / rejected / revoked"})
+
+
+class QueueMerchantSchema(Schema):
+    id = Int(required=True)
+    name = fields.String(required=True)
+    stall_numbers = fields.List(fields.String(), required=True, metadata={"description": "在本市场的摊位号"})
+
+
+class QueuedCredentialSchema(CredentialSchema):
+    merchant = fields.Nested(QueueMerchantSchema, attribute="merchant_ref", required=True)
+
+
 class CredentialReviewSchema(Schema):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     reason = fields.String(load_default=None, validate=validate.Length(max=500),
@@ -72,6 +89,16 @@ def submit(data, merchant_id):
     """上传营业执照或许可证（multipart，含照片；支持 Idempotency-Key）"""
     photo = read_limited(data.pop("photo").stream, MAX_PHOTO_BYTES)
     return services.submit_credential(current_user(), merchant_id, data, photo)
+
+
+@blp.route("/markets/<int:market_id>/credentials", methods=["GET"])
+@blp.arguments(CredentialQueueArgs, location="query")
+@blp.response(200, page_schema(QueuedCredentialSchema))
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def credential_queue(args, market_id):
+    """证照审核待办：本市场摊位经营主体（含认领中的）上传的证照，待审核的最早上传的在前"""
+    return worklists.credential_queue(current_user(), market_id, args["status"], args["page"], args["per_page"])
 
 
 @blp.route("/merchants/<int:merchant_id>/credentials", methods=["GET"])

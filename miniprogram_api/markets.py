@@ -3,6 +3,8 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.identity.services import appoint_market_manager
 from app.markets import services
+from app.worklists import markets as worklists
+from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
 from miniprogram_api.common import BEARER, Person, Blueprint, Int, LocalDateTime, text
@@ -31,6 +33,55 @@ class MarketSchema(Schema):
     created_at = LocalDateTime()
 
 
+class MarketListArgs(PageArgs):
+    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
+                           metadata={"description": "只看该行政区划（含下级）", "example": "450403"})
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=50),
+                      metadata={"description": "按市场名称搜索"})
+
+
+class MarketCountsSchema(Schema):
+    stalls = Int(required=True, metadata={"description": "摊位数"})
+    claimed = Int(required=True, metadata={"description": "已认领（有经营主体）的摊位数"})
+    pending_claims = Int(required=True, metadata={"description": "待确认的认领"})
+    pending_credentials = Int(required=True, metadata={"description": "待审核的证照"})
+    pending_pledges = Int(required=True, metadata={"description": "待审核的诚信承诺"})
+
+
+class MarketListItemSchema(MarketSchema):
+    counts = fields.Nested(MarketCountsSchema, required=True)
+
+
+class ClaimQueueArgs(PageArgs):
+    status = fields.String(load_default="pending", validate=validate.OneOf(CLAIM_STATUSES),
+                           metadata={"description": "pending 待确认（默认，最早提交的在前）/ confirmed / rejected / released"})
+
+
+class ClaimStallSchema(Schema):
+    id = Int(required=True)
+    number = fields.String(required=True)
+    token = fields.String(required=True)
+
+
+class ClaimMerchantSchema(Schema):
+    id = Int(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    uscc = fields.String(required=True, metadata={"description": "统一社会信用代码"})
+    operator_name = fields.String(required=True, metadata={"description": "经营者姓名"})
+
+
+class ClaimQueueItemSchema(Schema):
+    id = Int(required=True)
+    status = fields.String(required=True)
+    stall = fields.Nested(ClaimStallSchema, required=True)
+    merchant = fields.Nested(ClaimMerchantSchema, required=True)
+    requested_by = Person("requested_by_id", metadata={"description": "认领人：姓名与脱敏手机号"})
+    created_at = LocalDateTime(required=True)
+    reviewed_at = LocalDateTime(allow_none=True)
+    review_reason = fields.String(allow_none=True)
+
+
 class AppointManagerSchema(Schema):
     openid = fields.String(required=True, validate=validate.Length(min=1, max=64),
                            metadata={"description": "被任命人的 openid（未登录过也可先任命）"})
@@ -51,6 +102,26 @@ class GrantSchema(Schema):
 def create_market(data):
     """市场监管人员在辖区内创建市场"""
     return services.create_market(current_user(), data)
+
+
+@blp.route("/markets", methods=["GET"])
+@blp.arguments(MarketListArgs, location="query")
+@blp.response(200, page_schema(MarketListItemSchema))
+@blp.doc(security=BEARER)
+@requires("regulator", "market_manager")
+def list_markets(args):
+    """我管辖的市场（监管人员：辖区内；市场管理方：本市场），含摊位、认领与待审核数"""
+    return worklists.list_markets(current_user(), args["region"], args["q"], args["page"], args["per_page"])
+
+
+@blp.route("/markets/<int:market_id>/claims", methods=["GET"])
+@blp.arguments(ClaimQueueArgs, location="query")
+@blp.response(200, page_schema(ClaimQueueItemSchema))
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def claim_queue(args, market_id):
+    """摊位认领待办：待确认的按提交先后排列（最早的在前），含经营主体与认领人"""
+    return worklists.claim_queue(current_user(), market_id, args["status"], args["page"], args["per_page"])
 
 
 @blp.route("/markets/<int:market_id>", methods=["GET"])

@@ -3,6 +3,7 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
+from app.worklists import orgs as worklists
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
 from miniprogram_api.common import BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
 
@@ -95,6 +96,48 @@ class JoinRequestListArgs(PageArgs):
 class JoinCodeSchema(Schema):
     org_id = Int(required=True, attribute="id")
     join_code = fields.String(allow_none=True, metadata={"description": "null 表示未启用加入码（只能申请后确认）"})
+
+
+class OrgSearchArgs(PageArgs):
+    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
+                           metadata={"description": "行政区划（含下级）", "example": "450403"})
+    type = fields.String(load_default=None, validate=validate.OneOf(list(ORG_KINDS)),
+                         metadata={"description": "组织类型：committee / general_branch / branch / joint_branch"})
+    sector = fields.String(load_default=None, validate=validate.OneOf(list(ORG_SECTORS)),
+                           metadata={"description": "领域：market 专业市场 / rider 快递外卖骑手 / enterprise 小微企业"})
+    q = fields.String(load_default=None, validate=validate.Length(min=1, max=50),
+                      metadata={"description": "名称或站点包含的文字", "example": "美团"})
+
+
+class MemberSchema(Schema):
+    membership_id = Int(required=True, attribute="id")
+    user_id = Int(required=True)
+    person = Person(metadata={"description": "姓名与脱敏手机号"})
+    standing = fields.String(required=True)
+    standing_label = fields.Function(lambda m: MEMBER_STANDINGS.get(m.standing))
+    floating = Bool(required=True, metadata={"description": "流动党员"})
+    home_org_name = fields.String(allow_none=True)
+    verified_at = LocalDateTime(attribute="reviewed_at", allow_none=True)
+
+
+@blp.route("/orgs", methods=["GET"])
+@blp.arguments(OrgSearchArgs, location="query")
+@blp.response(200, page_schema(OrgSchema))
+@blp.doc(security=BEARER)
+@requires()
+def find_orgs(args):
+    """查找党组织或骑手站点（按行政区划、类型、名称或站点）；只含公开信息"""
+    return worklists.find_orgs(args["region"], args["type"], args["sector"], args["q"], args["page"], args["per_page"])
+
+
+@blp.route("/orgs/<int:org_id>/members", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, page_schema(MemberSchema))
+@blp.doc(security=BEARER)
+@requires("branch_secretary", "regulator")
+def members(args, org_id):
+    """本组织已认定的党员名单（姓名、脱敏手机号、正式/预备、是否流动党员）"""
+    return worklists.members(current_user(), org_id, args["page"], args["per_page"])
 
 
 @blp.route("/orgs", methods=["POST"])

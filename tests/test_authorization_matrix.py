@@ -19,12 +19,14 @@ SELF_SERVICE = {
     ("POST", "/api/v1/orgs/<int:org_id>/riders"),
     ("POST", "/api/v1/public/stalls/<token>/feedback"),
     # An organisation's card (name, kind, region) is what a member looks up to claim membership.
-    ("GET", "/api/v1/orgs/<int:org_id>"),
+    ("GET", "/api/v1/orgs/<int:org_id>"), ("GET", "/api/v1/orgs"),
     # Without ?region= a regulator gets their own region's figures (another region: tests/stats).
     ("GET", "/api/v1/stats/overview"),
 }
 # Lists filtered by the caller's own records or scope: they answer, with nothing in them.
 FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}
+# Lists of what the caller covers: an outsider sees only their own (or is refused by role).
+SCOPED_LISTS = {("GET", "/api/v1/markets"): "market_id"}
 
 
 @pytest.fixture
@@ -93,7 +95,12 @@ def test_an_outsider_gets_nothing_from_any_protected_route(app, client, auth, db
                 continue
             response = client.open(_concrete(rule.rule, demo), method=method, json={}, headers=outsider.headers)
             checked += 1
-            if key in FILTERED_LISTS:
+            if key in SCOPED_LISTS:
+                body = response.get_json()
+                theirs = {item["id"] for item in body.get("items", [])} if response.status_code == 200 else set()
+                if response.status_code >= 500 or demo[SCOPED_LISTS[key]] in theirs:
+                    leaks.append((method, rule.rule, response.status_code, "listed someone else's data"))
+            elif key in FILTERED_LISTS:
                 body = response.get_json()
                 items = body.get("items") if isinstance(body, dict) else body
                 if response.status_code != 200 or items:
