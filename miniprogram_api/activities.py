@@ -40,6 +40,27 @@ class ActivityCreateSchema(Schema):
                              metadata={"description": "members 本组织党员 / station_riders 本站点全体骑手"})
 
 
+class ActivityUpdateSchema(Schema):
+    """Only the fields sent change; a field sent as null clears it (not the times or the title)."""
+    title = text(100, required=False)
+    description = text(2000, required=False, allow_none=True)
+    starts_at = fields.DateTime(metadata={"description": "不带时区视为北京时间"})
+    ends_at = fields.DateTime()
+    checkin_opens_at = fields.DateTime()
+    checkin_closes_at = fields.DateTime()
+    place_name = text(200, required=False, allow_none=True)
+    lat = fields.Float(allow_none=True, validate=validate.Range(-90, 90),
+                       metadata={"description": "GCJ-02 纬度（wx.getLocation({type: 'gcj02'})）"})
+    lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180), metadata={"description": "GCJ-02 经度"})
+    radius_m = Int(allow_none=True, validate=validate.Range(10, 50000), metadata={"description": "签到范围半径（米）"})
+    capacity = Int(allow_none=True, validate=validate.Range(1, 100000))
+
+    @validates_schema
+    def something_to_change(self, data, **kwargs):
+        if not data:
+            raise APIError(code="BODY_REQUIRED")
+
+
 class ActivitySchema(Schema):
     id = Int(required=True)
     org_id = Int(required=True)
@@ -235,6 +256,16 @@ def list_activities(args):
 def get_activity(activity_id):
     """活动详情"""
     return services.view_activity(current_user(), activity_id)
+
+
+@blp.route("/activities/<int:activity_id>", methods=["PATCH"])
+@blp.arguments(ActivityUpdateSchema)
+@blp.response(200, ActivitySchema)
+@blp.doc(security=BEARER)
+@requires(*ORGANISERS)
+def update_activity(data, activity_id):
+    """修改活动（时间、地点、说明、人数上限）；时间或地点变更时通知已报名的人；记入审计日志"""
+    return services.update_activity(current_user(), activity_id, data)
 
 
 @blp.route("/activities/<int:activity_id>/cancel", methods=["POST"])

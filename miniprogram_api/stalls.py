@@ -8,7 +8,7 @@ from app.core.transactions import transactional
 from app.badge import cache as badge_cache
 from app.markets import services
 from app.markets.models import FEEDBACK_CATEGORIES
-from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, ReasonSchema, text
 from miniprogram_api.markets import FeedbackItemSchema
 
 blp = Blueprint("stalls", __name__, description="摊位、二维码与公示")
@@ -35,10 +35,13 @@ class ClaimOutSchema(Schema):
     id = Int(required=True)
     stall_id = Int(required=True)
     merchant_id = Int(required=True)
-    status = fields.String(required=True, metadata={"description": "pending | confirmed | rejected"})
+    status = fields.String(required=True, metadata={"description": "pending 待确认 | confirmed 已确认 | rejected 未通过 | "
+                                                                   "released 已解除"})
     created_at = LocalDateTime()
     reviewed_at = LocalDateTime(allow_none=True)
     review_reason = fields.String(allow_none=True)
+    released_at = LocalDateTime(allow_none=True)
+    release_reason = fields.String(allow_none=True)
 
 
 class ClaimReviewSchema(Schema):
@@ -189,6 +192,16 @@ def claim(data, token):
 def review_claim(data, token):
     """市场管理方确认或驳回摊位认领（驳回须填写原因；记入审计日志）"""
     return services.review_claim(current_user(), token, data["decision"], data["reason"])
+
+
+@blp.route("/stalls/<token>/release", methods=["POST"])
+@blp.arguments(ReasonSchema)
+@blp.response(200, ClaimOutSchema)
+@blp.doc(security=BEARER)
+@requires()
+def release(data, token):
+    """解除摊位经营关系（退租、转让）：经营者本人或市场管理方/辖区监管人员，须填原因；摊位回到未认领，新经营者可认领"""
+    return services.release_stall(current_user(), token, data["reason"])
 
 
 @blp.route("/stalls/<token>/rules", methods=["PUT"])

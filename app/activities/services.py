@@ -16,7 +16,7 @@ from app.core import audit
 from app.identity.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
-from app.core.time import SHANGHAI, to_naive_utc, utcnow
+from app.core.time import SHANGHAI, to_local, to_naive_utc, utcnow
 from app.extensions import db
 from app.identity.services import get_user
 from app.core.regions import Region, region_covers
@@ -99,7 +99,62 @@ def cancel_activity(actor, activity_id: int, reason: str) -> Activity:
     db.session.flush()
     audit.record("activity.cancel", "activity", activity.id, actor=actor, actor_role=role,
                  before={"status": "scheduled"}, after={"status": "cancelled"}, reason=reason)
+    _tell_registrants(activity, "cancelled", f"“{activity.title}”已取消。", reason)
     return activity
+
+
+# Fields an organiser may change on a scheduled activity (PATCH /activities/{id}).
+EDITABLE = ("title", "description", "starts_at", "ends_at", "checkin_opens_at", "checkin_closes_at",
+            "place_name", "lat", "lng", "radius_m", "capacity")
+_TIMES = ("starts_at", "ends_at", "checkin_opens_at", "checkin_closes_at")
+
+
+def update_activity(actor, activity_id: int, changes: dict) -> Activity:
+    """Change the time, place or details of an activity that has not ended; registrants are
+    told what changed; audited with before and after."""
+    activity = get_activity(activity_id)
+    role = authorize_activity_organiser(actor, activity)
+    if activity.cancelled:
+        raise APIError(code="ACTIVITY_CANCELLED", details={"reason": activity.cancel_reason})
+    if utcnow() > activity.ends_at:
+        raise APIError(code="ACTIVITY_ENDED")
+    new = {key: as_utc(value) if key in _TIMES and value is not None else value for key, value in changes.items()}
+    merged = {key: new.get(key, getattr(activity, key)) for key in EDITABLE}
+    if any(merged[key] is None for key in _TIMES):
+        raise APIError(code="ACTIVITY_TIME_INVALID")
+    _validate_times(merged["starts_at"], merged["ends_at"], merged["checkin_opens_at"], merged["checkin_closes_at"])
+    place = (merged["lat"], merged["lng"], merged["radius_m"])
+    if any(v is not None for v in place) and not all(v is not None for v in place):
+        raise APIError(code="ACTIVITY_PLACE_INCOMPLETE")
+    changed = {key: value for key, value in new.items() if getattr(activity, key) != value}
+    if not changed:
+        return activity
+    before = {key: _plain(getattr(activity, key)) for key in changed}
+    for key, value in changed.items():
+        setattr(activity, key, value)
+    db.session.flush()
+    audit.record("activity.update", "activity", activity.id, actor=actor, actor_role=role,
+                 before=before, after={key: _plain(value) for key, value in changed.items()})
+    if {"starts_at", "ends_at", "place_name", "lat", "lng"} & changed.keys():
+        _tell_registrants(activity, "changed", f"“{activity.title}”的时间或地点有变更：{_when_and_where(activity)}。")
+    return activity
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _when_and_where(activity: Activity) -> str:
+    when = f"{to_local(activity.starts_at):%m月%d日 %H:%M}–{to_local(activity.ends_at):%H:%M}"
+    return f"{when}，{activity.place_name}" if activity.place_name else when
+
+
+def _tell_registrants(activity: Activity, outcome: str, body: str, reason: str | None = None) -> None:
+    at = utcnow()
+    for user_id in db.session.scalars(select(Registration.user_id).where(Registration.activity_id == activity.id)):
+        notices.tell(user_id, kind="activity_changed", subject=f"activity:{activity.id}", outcome=outcome,
+                     title="活动变更通知" if outcome == "changed" else "活动取消通知", body=body,
+                     page=f"pages/activity/detail?id={activity.id}", at=at, reason=reason)
 
 
 def _open_for_sign_up(activity: Activity, user) -> None:

@@ -2,6 +2,7 @@
 from app.core.errors import register_codes, register_path_objects
 
 register_codes({
+    "STALL_NOT_HELD": (409, "该摊位当前没有确认的经营者，无需解除"),
     "STALL_NOT_FOUND": (404, "摊位不存在"),
     "STALL_TOKEN_VOID": (410, "此二维码已作废"),
     "STALL_NUMBER_DUPLICATE": (422, "摊位号重复，请检查后重新提交"),

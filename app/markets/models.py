@@ -78,7 +78,8 @@ class StallClaim(TimestampMixin, db.Model):
     """A merchant's request to hold a stall (摊位认领), confirmed or refused by the market manager.
 
     `active_stall_id` equals `stall_id` while the claim is pending or confirmed and is NULL once
-    refused: its unique constraint is what keeps a stall to one merchant, even under races."""
+    refused or released (the tenancy ended): its unique constraint is what keeps a stall to one
+    merchant, even under races."""
 
     __tablename__ = "stall_claims"
 
@@ -91,6 +92,9 @@ class StallClaim(TimestampMixin, db.Model):
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
     review_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
+    released_at: Mapped[datetime | None] = mapped_column(DateTime)
+    released_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    release_reason: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))
 
 
 class VoidedStallToken(db.Model):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, insert, select
 
 from app.core import ratelimit
-from app.core.review import decide, decision_reason
+from app.core.review import compare_and_set, decide, decision_reason
 from app.core import audit
 from app.identity.auth import Target, authorize, has_role, register_scope_target
 from app.core.db import get_or_404, insert_ignore
@@ -298,6 +298,34 @@ def claim_stall(actor, token: str, merchant_id: int) -> StallClaim:
     if not inserted and claim.merchant_id != merchant.id:
         raise _claim_conflict(claim)  # lost the race to another entity
     badge_cache.changed(stall_id=stall.id)
+    return claim
+
+
+def release_stall(actor, token: str, reason: str) -> StallClaim:
+    """End a tenancy (退租、转让): by the entity's owner or the market's manager or regulator.
+    The stall goes back to unclaimed (its badge says it has no operator) and a new tenant may
+    claim it; the other side is told; audited. A second release is 409."""
+    stall = stall_by_token(token, for_update=True)
+    claim = db.session.scalar(select(StallClaim).where(
+        StallClaim.active_stall_id == stall.id, StallClaim.status == "confirmed"))
+    if claim is None:
+        raise APIError(code="STALL_NOT_HELD")
+    merchant = db.session.get(Merchant, claim.merchant_id)
+    role = "merchant" if merchant.owner_id == actor.id else authorize(actor, MANAGING_ROLES, market_target(stall.market))
+    reason = decision_reason("revoke", reason, required=True)
+    now = utcnow()
+    compare_and_set(claim, "confirmed", {"status": "released", "active_stall_id": None, "released_at": now,
+                                         "released_by_id": actor.id, "release_reason": reason}, "STALL_NOT_HELD")
+    stall.merchant_id = None
+    db.session.flush()
+    badge_cache.changed(stall_id=stall.id)
+    audit.record("stall.release", "stall", stall.id, actor=actor, actor_role=role,
+                 before={"merchant_id": merchant.id, "claim_id": claim.id}, after={"merchant_id": None}, reason=reason)
+    if role != "merchant":
+        notices.tell(merchant.owner_id, kind="stall_released", subject=f"stall_claim:{claim.id}", outcome="released",
+                     title="摊位经营关系已解除",
+                     body=f"{stall.market.name} {stall.number} 号摊位与{merchant.name}的经营关系已由市场解除，"
+                          f"亮照页不再显示您的证照和承诺。", page="pages/merchant/index", at=now, reason=reason)
     return claim
 
 

@@ -31,7 +31,7 @@ def tell(user_id: int | None, *, kind: str, subject: str, outcome: str, title: s
     at = at or utcnow()
     text = f"{body}原因：{reason}" if reason else body
     enqueue([Reminder(
-        user_id=user_id, kind=kind, subject=subject, period=f"{outcome}@{at:%Y%m%dT%H%M%S}",
+        user_id=user_id, kind=kind, subject=subject, period=f"{outcome}@{at:%Y%m%dT%H%M%S%f}",
         title=title, body=text, template_key=TEMPLATE, page=page,
         wx_data={"thing1": clip(title, 20), "phrase2": OUTCOME_WORDS.get(outcome, "有结果"),
                  "thing3": clip(reason or body, 20), "time4": f"{to_local(at):%Y-%m-%d %H:%M}"},
