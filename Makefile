@@ -23,6 +23,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 migrate: venv
 	$(FLASK) db upgrade
+	$(FLASK) regions import --builtin
 
 demo: migrate
 	$(FLASK) seed demo

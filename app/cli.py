@@ -71,13 +71,16 @@ def users_revoke(openid: str, role: str, scope: str | None, reason: str) -> None
 
 
 @regions_cli.command("import")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
-def regions_import(csv_file) -> None:
-    """从 GB/T 2260 CSV（code,name）导入行政区划"""
-    from app.core.regions import read_gbt2260_csv, upsert_regions
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"), required=False)
+@click.option("--builtin", is_flag=True, help="导入随产品提供的全国省、地、县三级行政区划")
+def regions_import(csv_file, builtin: bool) -> None:
+    """导入行政区划：--builtin 为随产品提供的全国表，或给出 GB/T 2260 CSV 文件（code,name）；已有的代码不变"""
+    from app.core.regions import builtin_regions, read_gbt2260_csv, upsert_regions
 
+    if builtin == (csv_file is not None):
+        raise click.UsageError("请二选一：flask regions import --builtin，或 flask regions import 文件.csv")
     try:
-        rows = read_gbt2260_csv(csv_file)
+        rows = builtin_regions() if builtin else read_gbt2260_csv(csv_file)
     except ValueError as exc:
         raise click.ClickException(str(exc))
     added = upsert_regions(rows)

