@@ -25,13 +25,15 @@ __all__ = ["PledgeTemplate", "Pledge", "PLEDGE_STATUSES", "STORED_STATUSES", "AC
 
 DEFAULT_TERM_MONTHS = 12
 # What a client sees: the stored status, except an approved pledge past valid_until reads "expired".
-PLEDGE_STATUSES = ("pending", "approved", "rejected", "revoked", "expired")
+PLEDGE_STATUSES = ("pending", "approved", "upcoming", "rejected", "revoked", "expired")
 # "expired" is also stored once an out-of-date approved pledge is superseded by a new signature,
 # so that the one-active-pledge index lets the new one in.
-STORED_STATUSES = PLEDGE_STATUSES
-# At most one pledge per entity in these stored statuses (partial unique index below).
+# "upcoming" is never stored: an approved renewal whose term has not begun (it starts when the
+# pledge in force ends, so the 诚信承诺 mark never goes dark between them).
+STORED_STATUSES = tuple(s for s in PLEDGE_STATUSES if s != "upcoming")
+# Stored statuses that keep an entity from signing again (see services.sign_pledge for renewal).
 ACTIVE_STATUSES = ("pending", "approved")
-STATUS_LABELS = {"pending": "待审核", "approved": "生效中", "rejected": "已驳回",
+STATUS_LABELS = {"pending": "待审核", "approved": "生效中", "upcoming": "已通过，待生效", "rejected": "已驳回",
                  "revoked": "已撤销", "expired": "已到期"}
 
 
@@ -92,11 +94,11 @@ class Pledge(TimestampMixin, db.Model):
     market: Mapped[Market] = relationship(lazy="selectin")
 
     __table_args__ = (
-        # One pledge under review or in force per entity: the database decides a race of two
-        # submissions, not a read-then-write in Python.
-        Index("uq_pledges_one_active_per_merchant", "merchant_id", unique=True,
-              sqlite_where=text("status IN ('pending', 'approved')"),
-              postgresql_where=text("status IN ('pending', 'approved')")),
+        # One pledge under review per entity: the database decides a race of two submissions,
+        # not a read-then-write in Python. (Approved ones may be two: the one in force and its
+        # renewal, which begins when it ends; their review is a compare-and-set on "pending".)
+        Index("uq_pledges_one_pending_per_merchant", "merchant_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
         Index("ix_pledges_market_status", "market_id", "status"),
     )
 
@@ -104,6 +106,8 @@ class Pledge(TimestampMixin, db.Model):
         now = now or utcnow()
         if self.status == "approved" and self.valid_until is not None and self.valid_until <= now:
             return "expired"
+        if self.status == "approved" and self.valid_from is not None and self.valid_from > now:
+            return "upcoming"
         return self.status
 
     def snapshot(self, now: datetime | None = None) -> dict[str, Any]:
@@ -128,4 +132,6 @@ def status_clause(status: str, now: datetime):
         return in_force_clause(now)
     if status == "expired":
         return expired_clause(now)
+    if status == "upcoming":
+        return and_(Pledge.status == "approved", Pledge.valid_from > now)
     return Pledge.status == status

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import aliased
 
 from app.core.time import to_local, utcnow
 from app.extensions import db
@@ -21,11 +22,16 @@ PLEDGE_RENEWAL_DAYS = 30
 def pledge_renewal(now: datetime | None = None) -> dict:
     """Approved pledges whose term ends within 30 days: the entity's owner, once."""
     now = now or utcnow()
+    renewal = aliased(Pledge)
+    renewing = (select(renewal.id).where(renewal.merchant_id == Pledge.merchant_id, renewal.id != Pledge.id,
+                                         or_(renewal.status == "pending",
+                                             and_(renewal.status == "approved", renewal.valid_from > now)))
+                .exists())
     due = db.session.execute(
         select(Pledge.id, Pledge.valid_until, Merchant.owner_id, Merchant.name)
         .join(Merchant, Merchant.id == Pledge.merchant_id)
-        .where(Pledge.status == "approved", Pledge.valid_until > now,
-               Pledge.valid_until <= now + timedelta(days=PLEDGE_RENEWAL_DAYS))).all()
+        .where(Pledge.status == "approved", Pledge.valid_from <= now, Pledge.valid_until > now,
+               Pledge.valid_until <= now + timedelta(days=PLEDGE_RENEWAL_DAYS), ~renewing)).all()
 
     def reminders() -> Iterable[Reminder]:
         for pledge_id, until, owner_id, merchant_name in due:
@@ -35,12 +41,11 @@ def pledge_renewal(now: datetime | None = None) -> dict:
                 user_id=owner_id, kind="pledge_renewal", subject=f"pledge:{pledge_id}",
                 period=f"{last_day.isoformat()}:d30", template_key="pledge_renewal",
                 title="诚信经营承诺即将到期",
-                # One pledge in force or under review at a time: a new one can be signed once
-                # this one lapses, so the message says when, not "before".
-                body=f"{merchant_name}的诚信经营承诺有效期至 {wx_date(last_day)}，到期后摊位的诚信承诺标识"
-                     f"将熄灭。届时请在小程序中重新签署，市场审核通过后标识恢复。",
+                # A renewal signed now begins when this pledge ends (services.review_pledge).
+                body=f"{merchant_name}的诚信经营承诺有效期至 {wx_date(last_day)}。现在即可在小程序中续签，"
+                     f"市场审核通过后新承诺在到期时接续生效，摊位的诚信承诺标识不会中断。",
                 page=f"pages/pledges/detail?id={pledge_id}",
-                wx_data={"thing1": "诚信经营承诺", "time2": wx_date(last_day), "thing3": "到期后请重新签署"})
+                wx_data={"thing1": "诚信经营承诺", "time2": wx_date(last_day), "thing3": "请在到期前续签"})
 
     added = enqueue_committing(reminders(), now)
     return {"due": len(due), "added": added}

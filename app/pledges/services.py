@@ -6,7 +6,7 @@ on one pledge cannot both win, and every transition writes an audit row and bump
 version of the entity's stalls in the same transaction."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -28,7 +28,8 @@ from app.markets.services import get_market, market_target
 from app.pledges import errors  # noqa: F401  (registers the codes)
 from app.identity.people import with_people
 from app.reminders import notices
-from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, status_clause
+from app.pledges.models import ACTIVE_STATUSES, Pledge, PledgeTemplate, in_force_clause, status_clause
+from app.pledges.queries import last_local_day
 
 NATIONAL = "000000"
 REVIEWER_ROLES = ("market_manager", "regulator")
@@ -208,11 +209,26 @@ def signable_template(template_id: int, market: Market) -> PledgeTemplate:
     return template
 
 
+RENEWAL_WINDOW = timedelta(days=30)  # a pledge in force may be renewed this long before it ends
+
+
 def blocking_pledge(merchant_id: int, now: datetime) -> Pledge | None:
-    """A pledge under review, or approved and still within its term."""
+    """What keeps the entity from signing now: a pledge under review, a renewal approved and
+    waiting to begin, or a pledge in force that ends more than RENEWAL_WINDOW from now."""
     stored_active = db.session.scalars(select(Pledge).where(
         Pledge.merchant_id == merchant_id, Pledge.status.in_(ACTIVE_STATUSES))).all()
-    return next((p for p in stored_active if p.status_at(now) in ACTIVE_STATUSES), None)
+    for pledge in stored_active:
+        status = pledge.status_at(now)
+        if status in ("pending", "upcoming"):
+            return pledge
+        if status == "approved" and pledge.valid_until - now > RENEWAL_WINDOW:
+            return pledge
+    return None
+
+
+def pledge_in_force(merchant_id: int, now: datetime, other_than: int | None = None) -> Pledge | None:
+    return db.session.scalar(select(Pledge).where(
+        Pledge.merchant_id == merchant_id, in_force_clause(now), Pledge.id != (other_than or 0)))
 
 
 def _record_expiries(merchant_id: int, now: datetime, actor) -> None:
@@ -238,8 +254,10 @@ def sign_pledge(user, merchant_id: int, data: dict, now: datetime | None = None)
     template = signable_template(data["template_id"], market)
     current = blocking_pledge(merchant.id, now)
     if current is not None:
-        raise APIError(code="PLEDGE_ALREADY_ACTIVE",
-                       details={"pledge_id": current.id, "status": current.status_at(now)})
+        details = {"pledge_id": current.id, "status": current.status_at(now)}
+        if details["status"] == "approved":  # in force: renewal opens RENEWAL_WINDOW before its end
+            details["renewable_from"] = last_local_day(current.valid_until - RENEWAL_WINDOW)
+        raise APIError(code="PLEDGE_ALREADY_ACTIVE", details=details)
     extra = (data.get("extra_commitments") or "").strip() or None  # content-checked at flush
 
     _record_expiries(merchant.id, now, user)
@@ -298,8 +316,10 @@ def review_pledge(actor, pledge_id: int, decision: str, reason: str | None,
         values = {"status": "rejected"}
     else:
         reason = (reason or "").strip() or None
-        values = {"status": "approved", "valid_from": now,
-                  "valid_until": term_end(now, pledge.term_months)}
+        # A renewal begins when the pledge in force ends: no dark day between them.
+        current = pledge_in_force(pledge.merchant_id, now, other_than=pledge.id)
+        starts = max(now, current.valid_until) if current is not None else now
+        values = {"status": "approved", "valid_from": starts, "valid_until": term_end(starts, pledge.term_months)}
     _transition(pledge, Pledge.status == "pending",
                 {**values, "reviewed_at": now, "reviewed_by_id": actor.id, "review_reason": reason},
                 "PLEDGE_NOT_PENDING", now)
@@ -311,7 +331,10 @@ def review_pledge(actor, pledge_id: int, decision: str, reason: str | None,
 
 
 def _tell_signer(pledge: Pledge, outcome: str, at: datetime, reason: str | None) -> None:
-    verdict = {"approved": f"已通过审核，有效期至 {pledge.valid_until:%Y-%m-%d}，亮照页显示“诚信承诺”。"
+    upcoming = pledge.valid_from is not None and pledge.valid_from > at
+    verdict = {"approved": (f"（续签）已通过审核，将在当前承诺到期时接续生效，有效期至 {last_local_day(pledge.valid_until)}，"
+                            f"“诚信承诺”标识不会中断。" if upcoming else
+                            f"已通过审核，有效期至 {last_local_day(pledge.valid_until)}，亮照页显示“诚信承诺”。")
                if pledge.valid_until else "已通过审核。",
                "rejected": "未通过审核，请修改后重新签署。", "revoked": "已被撤销，亮照页不再显示“诚信承诺”。"}[outcome]
     notices.tell(pledge.merchant.owner_id, kind="pledge_decision", subject=f"pledge:{pledge.id}", outcome=outcome,

@@ -61,11 +61,18 @@ def reminder_series(name: str, *, when: Daily | Every, grace_seconds: int, descr
     return register
 
 
+def _declared_order(module: str) -> int:
+    """Position of a declaring module in FEATURE_SERIES: the order of schedules and digests
+    must not depend on which module some other import happened to load first."""
+    return FEATURE_SERIES.index(module) if module in FEATURE_SERIES else len(FEATURE_SERIES)
+
+
 def all_series() -> dict[str, Series]:
-    """Every declared series, in FEATURE_SERIES order."""
+    """Every declared series, in FEATURE_SERIES order (then declaration order)."""
     for path in FEATURE_SERIES:
         importlib.import_module(path)
-    return dict(_series)
+    ordered = sorted(_series.items(), key=lambda item: _declared_order(item[1].run.__module__))
+    return dict(ordered)
 
 
 # -- helpers the features' series share --------------------------------------------------------
@@ -120,4 +127,4 @@ def pending_reviews(key: str, label: str, short: str):
 
 def all_pending_reviews() -> list[PendingReviews]:
     all_series()  # the declaring modules are the series modules
-    return list(_pending.values())
+    return sorted(_pending.values(), key=lambda kind: _declared_order(kind.count_by_market.__module__))

@@ -1,4 +1,5 @@
-"""The database, not a read in Python, decides that an entity has one pledge under review or in force."""
+"""The database, not a read in Python, decides that an entity has one pledge under review (a pledge
+in force and its approved renewal may coexist: the renewal begins when the other ends)."""
 import pytest
 from sqlalchemy.exc import IntegrityError
 
@@ -13,11 +14,11 @@ def _row(world, status):
                   signed_by_id=world.owner.user_id, status=status)
 
 
-def test_partial_unique_index_allows_history_but_one_active(world, db):
+def test_partial_unique_index_allows_history_but_one_pending(world, db):
     db.session.add_all([_row(world, "rejected"), _row(world, "revoked"), _row(world, "expired"),
-                        _row(world, "rejected"), _row(world, "pending")])
+                        _row(world, "rejected"), _row(world, "approved"), _row(world, "pending")])
     db.session.commit()
-    db.session.add(_row(world, "approved"))
+    db.session.add(_row(world, "pending"))
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
