@@ -12,7 +12,7 @@ from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
 from app.worklists import orgs as worklists
-from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
+from miniprogram_api.common import (BEARER, PatchSchema, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
                                     text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
@@ -40,7 +40,7 @@ class ActivityCreateSchema(Schema):
                              metadata={"description": "members 本组织党员 / station_riders 本站点全体骑手"})
 
 
-class ActivityUpdateSchema(Schema):
+class ActivityUpdateSchema(PatchSchema):
     """Only the fields sent change; a field sent as null clears it (not the times or the title)."""
     title = text(100, required=False)
     description = text(2000, required=False, allow_none=True)
@@ -54,11 +54,6 @@ class ActivityUpdateSchema(Schema):
     lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180), metadata={"description": "GCJ-02 经度"})
     radius_m = Int(allow_none=True, validate=validate.Range(10, 50000), metadata={"description": "签到范围半径（米）"})
     capacity = Int(allow_none=True, validate=validate.Range(1, 100000))
-
-    @validates_schema
-    def something_to_change(self, data, **kwargs):
-        if not data:
-            raise APIError(code="BODY_REQUIRED")
 
 
 class ActivitySchema(Schema):

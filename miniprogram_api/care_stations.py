@@ -4,7 +4,7 @@ from app.activities import queries, services
 from app.activities.models import AMENITIES
 from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
-from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, text
 
 blp = Blueprint("care_stations", __name__, description="暖心驿站")
 
@@ -22,6 +22,15 @@ class CareStationCreateSchema(Schema):
                             metadata={"description": "water 饮水 / charging 充电 / microwave 微波炉 / rest 休息 / toilet 卫生间 / first_aid 急救药箱"})
 
 
+class CareStationUpdateSchema(PatchSchema):
+    name = text(100, required=False)
+    address = text(200, required=False, allow_none=True)
+    hours = text(64, required=False, allow_none=True, metadata={"example": "08:00–22:00"})
+    amenities = fields.List(fields.String(validate=validate.OneOf(list(AMENITIES))),
+                            validate=validate.Length(max=len(AMENITIES)))
+    closed = Bool(metadata={"description": "true 暂停开放（不再出现在附近驿站中），false 恢复开放"})
+
+
 class CareStationSchema(Schema):
     id = Int(required=True)
     name = fields.String(required=True)
@@ -33,6 +42,7 @@ class CareStationSchema(Schema):
     hours = fields.String(allow_none=True)
     amenities = fields.List(fields.String(), required=True)
     amenity_labels = fields.Function(lambda s: [AMENITIES.get(a, a) for a in s.amenities or []])
+    closed = fields.Function(lambda s: s.closed_at is not None, metadata={"description": "是否暂停开放"})
     created_at = LocalDateTime()
 
 
@@ -57,6 +67,16 @@ NearbyPageSchema = page_schema(NearbyStationSchema)
 def create_care_station(data):
     """登记暖心驿站（辖区监管人员，或党组织书记在本组织辖区内）"""
     return services.create_care_station(current_user(), data)
+
+
+@blp.route("/care-stations/<int:station_id>", methods=["PATCH"])
+@blp.arguments(CareStationUpdateSchema)
+@blp.response(200, CareStationSchema)
+@blp.doc(security=BEARER)
+@requires("regulator", "branch_secretary")
+def update_care_station(data, station_id):
+    """修改驿站的开放时间、设施、名称、地址，暂停或恢复开放（辖区监管人员或负责的党组织书记；记入审计日志）"""
+    return services.update_care_station(current_user(), station_id, data)
 
 
 @blp.route("/care-stations", methods=["GET"])

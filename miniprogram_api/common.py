@@ -9,7 +9,7 @@ import functools
 
 import flask_smorest
 from flask import request
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, validate, validates_schema
 from webargs.flaskparser import FlaskParser
 
 from app.core import safejson, user_reads
@@ -245,6 +245,15 @@ def own_read(topic: str):
     from app.identity.auth import current_user
 
     return user_reads.cached_read(topic, owner=lambda: current_user().id)
+
+
+class PatchSchema(Schema):
+    """A PATCH body: only the fields sent change; an empty body is refused."""
+
+    @validates_schema
+    def something_to_change(self, data, **kwargs):
+        if not data:
+            raise APIError(code="BODY_REQUIRED")
 
 
 class PersonSchema(Schema):

@@ -7,7 +7,7 @@ from app.worklists import markets as worklists
 from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
-from miniprogram_api.common import BEARER, Person, Blueprint, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -30,7 +30,15 @@ class MarketSchema(Schema):
     kind = fields.String(required=True)
     lat = fields.Float(allow_none=True)
     lng = fields.Float(allow_none=True)
+    closed = fields.Function(lambda m: m.closed_at is not None, metadata={"description": "是否已关闭"})
+    closed_at = LocalDateTime(allow_none=True)
     created_at = LocalDateTime()
+
+
+class MarketUpdateSchema(PatchSchema):
+    name = text(100, required=False)
+    address = text(200, required=False, allow_none=True)
+    closed = Bool(metadata={"description": "true 关闭市场（停业、搬迁），false 重新开放"})
 
 
 class MarketListArgs(PageArgs):
@@ -131,6 +139,16 @@ def claim_queue(args, market_id):
 def get_market(market_id):
     """查看市场（辖区内的监管人员或本市场管理方）"""
     return services.view_market(current_user(), market_id)
+
+
+@blp.route("/markets/<int:market_id>", methods=["PATCH"])
+@blp.arguments(MarketUpdateSchema)
+@blp.response(200, MarketSchema)
+@blp.doc(security=BEARER)
+@requires("regulator")
+def update_market(data, market_id):
+    """修改市场名称、地址，关闭或重新开放市场（辖区监管人员；记入审计日志）"""
+    return services.update_market(current_user(), market_id, data)
 
 
 @blp.route("/markets/<int:market_id>/managers", methods=["POST"])

@@ -8,7 +8,7 @@ from app.core.transactions import transactional
 from app.badge import cache as badge_cache
 from app.markets import services
 from app.markets.models import FEEDBACK_CATEGORIES
-from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, ReasonSchema, text
+from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, ReasonSchema, text
 from miniprogram_api.markets import FeedbackItemSchema
 
 blp = Blueprint("stalls", __name__, description="摊位、二维码与公示")
@@ -20,6 +20,19 @@ class StallSchema(Schema):
     token = fields.String(required=True)
     market_id = Int(required=True)
     token_issued_at = LocalDateTime(allow_none=True)
+
+
+class ManagedStallSchema(StallSchema):
+    note = fields.String(allow_none=True, metadata={"description": "管理方备注（不公开）"})
+    closed = fields.Function(lambda s: s.closed_at is not None, metadata={"description": "是否已停用"})
+
+
+class StallUpdateSchema(PatchSchema):
+    number = fields.String(validate=[validate.Length(min=1, max=32),
+                                     validate.Regexp(r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+                                                     error="摊位号不能以空白开头或含控制字符")])
+    note = text(500, required=False, allow_none=True, metadata={"description": "管理方备注（不公开）"})
+    closed = Bool(metadata={"description": "true 停用摊位，false 恢复"})
 
 
 class QrArgs(Schema):
@@ -163,6 +176,16 @@ def qrcode_png(args, token):
     response = Response(png, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@blp.route("/stalls/<token>", methods=["PATCH"])
+@blp.arguments(StallUpdateSchema)
+@blp.response(200, ManagedStallSchema)
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def update_stall(data, token):
+    """修改摊位号、备注，停用或恢复摊位（本市场管理方或辖区监管人员；记入审计日志）"""
+    return services.update_stall(current_user(), token, data)
 
 
 @blp.route("/stalls/<token>/reissue", methods=["POST"])

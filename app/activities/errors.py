@@ -29,7 +29,9 @@ register_codes({
     "POINTS_NOT_MEMBER": (422, "只能为本组织党员或本站点骑手调整积分"),
     "POINTS_DELTA_INVALID": (422, "积分调整值不能为 0"),
     "CARE_STATION_OUT_OF_REGION": (403, "驿站须位于您所在党组织的辖区内"),
+    "CARE_STATION_NOT_FOUND": (404, "找不到该驿站"),
 })
 
-register_path_objects({"activity_id": "ACTIVITY_NOT_FOUND", "leave_id": "LEAVE_NOT_FOUND"},
+register_path_objects({"activity_id": "ACTIVITY_NOT_FOUND", "leave_id": "LEAVE_NOT_FOUND",
+                       "station_id": "CARE_STATION_NOT_FOUND"},
                       not_visible=("ACTIVITY_NOT_ELIGIBLE",))

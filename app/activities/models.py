@@ -194,6 +194,7 @@ class CareStation(TimestampMixin, db.Model):
     lng: Mapped[float] = mapped_column(Float, nullable=False)
     hours: Mapped[str | None] = mapped_column(String(64), info=public_text(PROFILE))
     amenities: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)  # 暂停开放：不再出现在附近驿站中
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     __table_args__ = (Index("ix_care_stations_lat_lng", "lat", "lng"),)

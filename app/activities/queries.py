@@ -178,7 +178,7 @@ def nearby_care_stations(lat: float, lng: float, radius_m: float, page: int, per
     """Nearest first with distances in metres: an indexed box prefilter in SQL, the exact
     haversine distance in Python."""
     south, north, west, east = bounding_box(lat, lng, radius_m)
-    stmt = select(CareStation).where(CareStation.lat.between(south, north))
+    stmt = select(CareStation).where(CareStation.lat.between(south, north), CareStation.closed_at.is_(None))
     if west < -180 or east > 180:  # the box crosses the antimeridian: two longitude ranges
         if east - west < 360:
             stmt = stmt.where(or_(CareStation.lng >= (west + 540) % 360 - 180,

@@ -12,7 +12,7 @@ from app.reminders import notices
 from app.activities.models import Activity, CareStation, LeaveRequest, PointsEntry, Registration
 from app.activities.audience import is_eligible, org_roster_ids
 from app.core.review import decide, decision_reason
-from app.core import audit
+from app.core import audit, edits
 from app.identity.auth import Target, authorize
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
@@ -299,6 +299,23 @@ def authorize_org_reader(user, org: PartyOrg) -> bool:
 
 
 # -- care stations ----------------------------------------------------------------------------
+def update_care_station(actor, station_id: int, changes: dict) -> CareStation:
+    """Hours, amenities, name, address; closing takes it off the nearby list. By a regulator of
+    its region or the secretary of the organisation that keeps it; audited."""
+    station = get_or_404(CareStation, station_id, "CARE_STATION_NOT_FOUND")
+    org = get_org(station.org_id) if station.org_id is not None else None
+    role = authorize(actor, ["regulator", "branch_secretary"],
+                     Target(region_code=station.region_code, org_ids=ancestry(org) if org else ()))
+    if "amenities" in changes:
+        changes = {**changes, "amenities": sorted(set(changes["amenities"]))}
+    before, after = edits.apply(station, changes)
+    if after:
+        db.session.flush()
+        audit.record("care_station.update", "care_station", station.id, actor=actor, actor_role=role,
+                     before=before, after=after)
+    return station
+
+
 def create_care_station(actor, data: dict) -> CareStation:
     """Regulators keep stations in their region; secretaries in their organisation's region
     (naming the organisation)."""

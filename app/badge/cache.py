@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from app.badge.compute import compute_badge
@@ -46,15 +46,26 @@ BROWSER_MAX_AGE = 30  # seconds; a reissue or review shows in a consumer's brows
 
 
 # -- invalidation: the one call writers make ------------------------------------------------------
-def changed(*, stall_id: int | None = None, merchant_id: int | None = None, owner_id: int | None = None) -> None:
+RECOMPUTE_IN_WRITER_UP_TO = 50  # stalls; a wider change marks their stored badges stale instead
+
+
+def changed(*, stall_id: int | None = None, merchant_id: int | None = None, owner_id: int | None = None,
+            market_id: int | None = None) -> None:
     """A writer changed what the badge of these stalls shows (one stall, every stall of an
-    entity, or every stall of every entity a user owns): in the writer's transaction their
+    entity, of every entity a user owns, or of a market): in the writer's transaction their
     versions move on and their projections are recomputed, so the first read after the commit
     serves the new badge; this worker forgets them now and again once the transaction commits
-    (other workers see the new version at their next check, within VERSION_RECHECK)."""
-    tokens = fact("bump")(stall_id=stall_id, merchant_id=merchant_id, owner_id=owner_id)
+    (other workers see the new version at their next check, within VERSION_RECHECK). A change
+    to more than RECOMPUTE_IN_WRITER_UP_TO stalls (a market renamed) marks their stored
+    badges stale in one statement: each is recomputed at its first read, or by the sweep."""
+    tokens = fact("bump")(stall_id=stall_id, merchant_id=merchant_id, owner_id=owner_id, market_id=market_id)
     forget_tokens(tokens)
     now = utcnow()
+    if len(tokens) > RECOMPUTE_IN_WRITER_UP_TO:
+        db.session.execute(update(StallBadge).where(StallBadge.token.in_(tokens))
+                           .values(changes_at=now, version=StallBadge.version + 1)
+                           .execution_options(synchronize_session=False))
+        return
     with reading_in_transaction():
         for token in tokens:
             _store(token, now, db.session.execute)

@@ -36,12 +36,14 @@ def stall_facts(token: str, now: datetime) -> StallFacts | None:
 
 @provides("bump")
 def bump_versions(stall_id: int | None = None, merchant_id: int | None = None,
-                  owner_id: int | None = None) -> list[str]:
-    """New badge versions for one stall, every stall of an entity, or every stall of every
-    entity a user owns, in the caller's transaction; returns their tokens."""
+                  owner_id: int | None = None, market_id: int | None = None) -> list[str]:
+    """New badge versions for one stall, every stall of an entity, every stall of every entity
+    a user owns, or every stall of a market, in the caller's transaction; returns their tokens."""
     statement = update(Stall)
     if stall_id is not None:
         statement = statement.where(Stall.id == stall_id)
+    elif market_id is not None:
+        statement = statement.where(Stall.market_id == market_id)
     elif merchant_id is not None:
         statement = statement.where(Stall.merchant_id == merchant_id)
     elif owner_id is not None:

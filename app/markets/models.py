@@ -36,6 +36,7 @@ class Market(TimestampMixin, db.Model):
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)  # 市场关闭（停业、搬迁）
 
     stalls: Mapped[list["Stall"]] = relationship(back_populates="market", lazy="raise_on_sql")
 
@@ -68,6 +69,8 @@ class Stall(TimestampMixin, db.Model):
     token_issued_at: Mapped[datetime | None] = mapped_column(DateTime)
     # 亮规则: {"returns": str, "pricing": str, "weighing": str}, shown with the badge.
     trading_rules: Mapped[dict[str, Any] | None] = mapped_column(JSON, info=public_text(PROFILE))
+    note: Mapped[str | None] = mapped_column(Text, info=public_text(COMMENT))  # the manager's own note
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)  # 摊位停用
 
     market: Mapped[Market] = relationship(back_populates="stalls", lazy="joined")
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, insert, select
 
 from app.core import ratelimit
 from app.core.review import compare_and_set, decide, decision_reason
-from app.core import audit
+from app.core import audit, edits
 from app.identity.auth import Target, authorize, has_role, register_scope_target
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, NotFound
@@ -56,6 +56,19 @@ def create_market(actor, data: dict) -> Market:
     db.session.flush()
     audit.record("market.create", "market", market.id, actor=actor, actor_role=role,
                  after={"name": market.name, "region_code": market.region_code})
+    return market
+
+
+def update_market(actor, market_id: int, changes: dict) -> Market:
+    """A regulator of its region renames, re-addresses, closes or reopens a market; audited."""
+    market = get_market(market_id)
+    role = authorize(actor, ["regulator"], market_target(market))
+    before, after = edits.apply(market, changes)
+    if after:
+        db.session.flush()
+        if "name" in after:
+            badge_cache.changed(market_id=market.id)  # the market's name is on each of its badges
+        audit.record("market.update", "market", market.id, actor=actor, actor_role=role, before=before, after=after)
     return market
 
 
@@ -174,6 +187,22 @@ def stall_by_token(token: str, for_update: bool = False) -> Stall:
 def manage_stall(actor, token: str, for_update: bool = False) -> tuple[Stall, str]:
     stall = stall_by_token(token, for_update)
     return stall, authorize(actor, MANAGING_ROLES, market_target(stall.market))
+
+
+def update_stall(actor, token: str, changes: dict) -> Stall:
+    """The market's manager (or a regulator) renumbers a stall, keeps a note on it, or closes
+    and reopens it; audited. A closed stall keeps its tenancy and sticker."""
+    stall, role = manage_stall(actor, token, for_update=True)
+    number = changes.get("number")
+    if number is not None and number != stall.number and db.session.scalar(select(Stall.id).where(
+            Stall.market_id == stall.market_id, Stall.number == number)) is not None:
+        raise APIError(code="STALL_NUMBER_EXISTS", details={"numbers": [number]})
+    before, after = edits.apply(stall, changes)
+    if after:
+        db.session.flush()
+        badge_cache.changed(stall_id=stall.id)
+        audit.record("stall.update", "stall", stall.id, actor=actor, actor_role=role, before=before, after=after)
+    return stall
 
 
 def reissue_token(actor, token: str) -> Stall:
