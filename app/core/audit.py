@@ -26,8 +26,14 @@ class AuditEntry(db.Model):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Where the object sits (行政区划), so a regulator reads the trail of their own region: the
+    # region the request's authorization was decided on (REGION_KEY), unless given.
+    region_code: Mapped[str | None] = mapped_column(String(6), index=True)
 
     __table_args__ = (db.Index("ix_audit_log_target", "target_type", "target_id"),)
+
+
+REGION_KEY = "audit_region"  # flask.g: the region of the object this request was authorized on
 
 
 @event.listens_for(AuditEntry, "before_update")
@@ -42,13 +48,15 @@ def _refuse_delete(mapper, connection, target) -> None:
 
 def record(action: str, target_type: str, target_id: Any, *, actor=None, actor_role: str | None = None,
            before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-           reason: str | None = None) -> AuditEntry:
+           reason: str | None = None, region_code: str | None = None) -> AuditEntry:
     """Add an audit row in the caller's transaction, so the change and its record commit together."""
     request_id = g.get("request_id") if has_request_context() else None
+    if region_code is None and has_request_context():
+        region_code = g.get(REGION_KEY)
     entry = AuditEntry(
         actor_id=getattr(actor, "id", None), actor_role=actor_role, action=action,
         target_type=target_type, target_id=str(target_id), before=before, after=after,
-        reason=reason, request_id=request_id,
+        reason=reason, request_id=request_id, region_code=region_code,
     )
     db.session.add(entry)
     db.session.flush()

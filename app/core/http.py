@@ -10,7 +10,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
 
-from app.core import frame, safejson, transactions
+from app.core import audit, frame, safejson, transactions
 from app.core.errors import CODES, NOT_VISIBLE, PATH_OBJECTS, APIError
 from app.extensions import db
 
@@ -36,6 +36,7 @@ def envelope(code: str, status: int | None = None, message: str | None = None, d
 def _start_request() -> None:
     # g outlives a request when the caller already holds an app context (tests, CLI): start clean.
     g.pop("current_user", None)
+    g.pop(audit.REGION_KEY, None)
     # The server's id, given by the outermost frame (app.core.frame); a client's own id is a
     # separate, labelled value and never lands in audit rows.
     g.request_id = request.environ.get(frame.REQUEST_ID_KEY) or frame.new_request_id()

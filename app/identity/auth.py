@@ -247,8 +247,20 @@ def authorize(user, roles: Iterable[str], target: Target | None = None) -> str:
         raise Forbidden()
     for grant in matching:
         if grant_covers(grant, target):
+            _remember_region(target)
             return grant.role
     raise OutOfScope()
+
+
+def _remember_region(target: Target | None) -> None:
+    """The audit row of this request's change names the region of the object it was allowed on
+    (app.core.audit.REGION_KEY), so regulators can read their region's trail."""
+    from flask import has_request_context
+
+    from app.core.audit import REGION_KEY
+
+    if target is not None and target.region_code and has_request_context():
+        g.setdefault(REGION_KEY, target.region_code)
 
 
 def scopes_of(user, role: str) -> list:
