@@ -44,7 +44,8 @@ NOT_PUBLIC = {
     "notifications": {"kind", "subject", "period", "template_key", "title", "body", "page", "wx_data",
                       "channel", "status", "claim_token", "wx_msgid", "last_error"},
     "subscription_consents": {"template_key"},
-    "audit_log": {"actor_role", "action", "target_type", "target_id", "before", "after", "reason", "request_id"},
+    "audit_log": {"actor_role", "action", "target_type", "target_id", "before", "after", "reason", "request_id",
+                  "region_code"},
     "regions": {"code", "name"},
     "idempotency_records": None,  # every column: the server's own replay store
     "scheduler_leases": None,
