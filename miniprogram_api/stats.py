@@ -25,8 +25,36 @@ class TotalsSchema(Schema):
     pledges_revoked = count("已撤销的承诺")
     pledges_expired = count("已到期的承诺")
     merchants_with_pledge_in_force = count("有生效承诺的经营主体数（去重），即“参与诚信经营承诺”的户数")
+    party_households = count("党员经营户：经营者为已认定党员的摊位数")
     pledge_rate = fields.Float(allow_none=True, metadata={
         "description": "承诺率：有生效承诺的经营主体 / 持有摊位的经营主体（0–1；无经营主体时为 null）"})
+
+
+class PartyFiguresSchema(Schema):
+    orgs = count("党组织数")
+    orgs_by_kind = fields.Dict(keys=fields.String(), values=Int(), required=True, metadata={
+        "description": "按类型：committee 党委 / general_branch 党总支 / branch 党支部 / joint_branch 联合党支部"})
+    members_verified = count("已认定的党员")
+    members_floating = count("其中流动党员")
+    rider_stations = count("骑手站点（快递外卖骑手党组织）")
+    riders = count("站点骑手（去重）")
+    care_stations = count("开放中的暖心驿站")
+    activities_this_month = count("本月已开展的组织生活（北京时间自然月，未取消、已开始）")
+    attendance_expected = count("本月活动应到人次（组织的已认定党员，或站点全体骑手）")
+    attendance_present = count("本月活动实到人次（签到）")
+    attendance_rate = fields.Float(allow_none=True, metadata={"description": "参加率 = 实到 / 应到（0–1；无活动时为 null）"})
+
+
+class PartyBuildingSchema(Schema):
+    totals = fields.Nested(PartyFiguresSchema, required=True, metadata={"description": "所选地区合计"})
+    children = fields.Dict(keys=fields.String(), values=fields.Nested(PartyFiguresSchema), required=True,
+                           metadata={"description": "各下一级行政区划（按代码）"})
+    direct = fields.Nested(PartyFiguresSchema, required=True, metadata={"description": "登记在所选地区本级的组织"})
+
+
+class SectionsSchema(Schema):
+    party_building = fields.Nested(PartyBuildingSchema, required=True, metadata={
+        "description": "党建：党组织、党员（含流动党员）、骑手站点与骑手、暖心驿站、本月活动与参加率"})
 
 
 class RegionRowSchema(Schema):
@@ -52,7 +80,7 @@ class OverviewSchema(Schema):
                        "可加字段满足：地区合计 = 各下级合计 + direct = 各市场之和"})
     markets = fields.List(fields.Nested(MarketRowSchema), required=True,
                           metadata={"description": "地区内每个市场一行，按行政区划、名称排序"})
-    sections = fields.Dict(required=True, metadata={"description": "其他业务的统计分项（如党组织、活动），按名称"})
+    sections = fields.Nested(SectionsSchema, required=True)
     generated_at = LocalDateTime(required=True)
 
 

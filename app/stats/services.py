@@ -1,14 +1,14 @@
 """Coverage figures for regulators (覆盖情况): per market, per child region and for the region,
 e.g. "带动 163 家专业市场的 6530 户个体工商户参与诚信经营承诺".
 
-The overview is composed of sections (app/stats/queries.py) so other features can add theirs:
-per-market sections and distinct-entity sections fill the `totals` of every row; region
-sections (`register_region_section`) add a top-level entry under `sections`, e.g. party
-organisations or activities, computed however that feature needs."""
+The overview is composed of sections: per-market sections and distinct-entity sections
+(app/stats/queries.py, app/stats/party.py) fill the `totals` of every row; the party-building
+section (organisations, members, riders, care stations, activities and attendance) is counted
+by region, for the region and each child region, under `sections.party_building`."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,24 +18,16 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.core.regions import Region, code_prefix
 from app.stats import errors  # noqa: F401  (registers the codes)
+from app.stats.party import party_building, party_households
 from app.stats.queries import DISTINCT_SECTIONS, MARKET_SECTIONS, NATIONAL, RegionScope, markets_in
 
 # Additive fields: a region's value is the sum of its markets'.
 ADDITIVE_FIELDS = ("markets", "stalls", "stalls_claimed", "licences_shown", "permits_shown",
                    "pledges_in_force", "pledges_pending", "pledges_rejected", "pledges_revoked",
-                   "pledges_expired")
+                   "pledges_expired", "party_households")
+PER_MARKET = [*MARKET_SECTIONS, party_households]
 # Distinct-entity fields: counted per row in SQL (an entity can hold stalls in two markets).
 DISTINCT_FIELDS = ("merchants", "merchants_with_pledge_in_force")
-
-RegionSection = Callable[[str, datetime], dict[str, Any]]
-REGION_SECTIONS: dict[str, RegionSection] = {}
-
-
-def register_region_section(name: str, section: RegionSection) -> None:
-    """Add `sections[name] = section(region_code, now)` to the overview (region_code "000000"
-    is the whole country). For figures that are not per market, e.g. orgs and activities."""
-    REGION_SECTIONS[name] = section
-
 
 def default_region(actor) -> str:
     """The caller's own region: the country for administrators, the single region of a
@@ -94,7 +86,7 @@ def overview(actor, region_code: str | None = None, now: datetime | None = None)
     market_ids = [market_id for market_id, _, _ in markets]
 
     per_market = {market_id: _zero() for market_id in market_ids}
-    for section in MARKET_SECTIONS:
+    for section in PER_MARKET:
         for market_id, values in section(scope, market_ids, now).items():
             if market_id in per_market:
                 per_market[market_id].update(values)
@@ -119,7 +111,7 @@ def overview(actor, region_code: str | None = None, now: datetime | None = None)
         "markets": [{"id": market_id, "name": name, "region_code": market_region,
                      "totals": _with_rate(per_market[market_id])}
                     for market_id, name, market_region in markets],
-        "sections": {name: section(region["code"], now) for name, section in REGION_SECTIONS.items()},
+        "sections": {"party_building": party_building(region["code"], now, buckets)},
         "generated_at": now,
     }
 

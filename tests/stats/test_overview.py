@@ -21,6 +21,7 @@ STATES = {
     "revoked": ("revoked", NOW - timedelta(days=60), NOW + timedelta(days=200)),
 }
 SHOWN = {"licences_shown": 3, "permits_shown": 2}  # what the credentials hook reports per market
+PARTY_MEMBERS = {"A", "E"}  # owners who are verified party members: their stalls are 党员经营户
 
 
 @pytest.fixture
@@ -68,6 +69,17 @@ def tree(make_market, monkeypatch, clock):
         for i in range(n):
             make_stall(markets[market_key], f"空-{i}")
             stalls.append((market_key, None))
+    from app.orgs.models import Membership, PartyOrg
+
+    branch = PartyOrg(name="万秀农贸市场党支部", kind="branch", sector="market", region_code="450403")
+    _db.session.add(branch)
+    _db.session.flush()
+    for key in PARTY_MEMBERS:
+        owner = find_or_create_user(f"owner-{key}")
+        _db.session.add(Membership(org_id=branch.id, user_id=owner.id, standing="formal", status="verified"))
+    owner_b = find_or_create_user("owner-B")  # a claim still under review does not count
+    _db.session.add(Membership(org_id=branch.id, user_id=owner_b.id, standing="formal", status="pending"))
+    _db.session.commit()
 
     from app.credentials import queries as credential_queries
 
@@ -95,6 +107,7 @@ def expected(markets, stalls, pledges, keys):
         "pledges_expired": n("expired_by_time", "expired_stored"),
         "merchants_with_pledge_in_force": len(pledgers),
         "pledge_rate": round(len(pledgers) / len(holders), 4) if holders else None,
+        "party_households": sum(1 for s in mine if s[1] in PARTY_MEMBERS),
     }
 
 
@@ -179,14 +192,66 @@ def test_pledges_counted_by_time_not_by_batch(client, auth, tree, clock):
     assert totals["pledges_revoked"] == 1
 
 
-def test_other_features_can_add_a_section(client, auth, tree, monkeypatch):
-    from app.stats import services
+def test_party_building_figures_against_a_hand_built_world(client, auth, db, regions, clock):
+    """Issue 11 item 7: organisations by kind, verified members (of which floating), rider
+    stations and riders, open care stations, this month's activities and attendance, for the
+    region and each child region, counted here by hand."""
+    from app.activities.models import Activity, CareStation, CheckIn
+    from app.orgs.models import Membership, PartyOrg, StationRider
 
-    monkeypatch.setattr(services, "REGION_SECTIONS", {})
-    services.register_region_section("orgs", lambda region_code, now: {"region": region_code, "branches": 4})
+    clock.set(at("2026-06-20 12:00"))
+    users = [find_or_create_user(f"u{i}") for i in range(8)]
+    db.session.commit()
+    branch = PartyOrg(name="万秀区支部", kind="branch", sector="market", region_code="450403")
+    station = PartyOrg(name="万秀区美团站支部", kind="joint_branch", sector="rider", region_code="450403")
+    committee = PartyOrg(name="长洲区党委", kind="committee", sector="market", region_code="450405")
+    elsewhere = PartyOrg(name="醴陵支部", kind="branch", sector="market", region_code="430281")
+    db.session.add_all([branch, station, committee, elsewhere])
+    db.session.flush()
+    verified = [(branch, 0, False), (branch, 1, True), (branch, 2, False), (committee, 3, True), (elsewhere, 4, False)]
+    for org, i, floating in verified:
+        db.session.add(Membership(org_id=org.id, user_id=users[i].id, standing="formal", floating=floating,
+                                  status="verified"))
+    db.session.add(Membership(org_id=branch.id, user_id=users[5].id, standing="formal", status="pending"))
+    for i in (5, 6, 7):
+        db.session.add(StationRider(org_id=station.id, user_id=users[i].id))
+
+    def activity(org, starts, audience="members", status="scheduled"):
+        row = Activity(org_id=org.id, type="主题党日", title="t", starts_at=at(starts),
+                       ends_at=at(starts) + timedelta(hours=2), checkin_opens_at=at(starts) - timedelta(minutes=30),
+                       checkin_closes_at=at(starts) + timedelta(hours=2), audience=audience, status=status)
+        db.session.add(row)
+        db.session.flush()
+        return row
+
+    held = activity(branch, "2026-06-05 09:00")                         # 3 expected, 2 came
+    rides = activity(station, "2026-06-10 09:00", "station_riders")       # 3 expected, 3 came
+    activity(branch, "2026-06-25 09:00")                                  # not yet begun
+    activity(branch, "2026-06-06 09:00", status="cancelled")              # cancelled
+    activity(branch, "2026-05-20 09:00")                                  # last month
+    for row, who in ((held, (0, 1)), (rides, (5, 6, 7))):
+        for i in who:
+            db.session.add(CheckIn(activity_id=row.id, user_id=users[i].id, checked_in_at=row.starts_at,
+                                   method="rotating_qr", status="on_time", location_verdict="no_geofence"))
+    db.session.add_all([
+        CareStation(name="东中驿站", region_code="450403", lat=23.4, lng=111.3),
+        CareStation(name="停用驿站", region_code="450403", lat=23.4, lng=111.3, closed_at=at("2026-06-01 00:00")),
+        CareStation(name="长洲驿站", region_code="450405", lat=23.4, lng=111.3)])
+    db.session.commit()
+
     reg = auth.login("reg-wuzhou", role="regulator", scope="region:450400")
-    body = client.get("/api/v1/stats/overview", headers=reg.headers).get_json()
-    assert body["sections"] == {"orgs": {"region": "450400", "branches": 4}}
+    party = client.get("/api/v1/stats/overview", headers=reg.headers).get_json()["sections"]["party_building"]
+    totals = party["totals"]
+    assert totals["orgs"] == 3 and totals["orgs_by_kind"] == {"committee": 1, "general_branch": 0, "branch": 1,
+                                                              "joint_branch": 1}
+    assert (totals["members_verified"], totals["members_floating"]) == (4, 2)
+    assert (totals["rider_stations"], totals["riders"], totals["care_stations"]) == (1, 3, 2)
+    assert (totals["activities_this_month"], totals["attendance_expected"], totals["attendance_present"]) == (2, 6, 5)
+    assert totals["attendance_rate"] == round(5 / 6, 4)
+    wanxiu, changzhou = party["children"]["450403"], party["children"]["450405"]
+    assert (wanxiu["orgs"], wanxiu["members_verified"], wanxiu["care_stations"]) == (2, 3, 1)
+    assert (changzhou["orgs"], changzhou["members_verified"], changzhou["activities_this_month"]) == (1, 1, 0)
+    assert changzhou["attendance_rate"] is None
 
 
 def test_the_real_credentials_hook_is_called(client, auth, make_market):

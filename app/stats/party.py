@@ -1,0 +1,110 @@
+"""The party-building figures of the overview (摸底数、抓覆盖): party-member households per
+market (an additive field), and a region section for organisations, members, riders, care
+stations, this month's activities and their attendance, for the region and each child region.
+
+Organisations sit in regions, not markets, so the section counts by each organisation's own
+region code and buckets those counts into child regions (the same prefix rule as markets)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+
+from app.activities.models import Activity, CareStation, CheckIn
+from app.activities.queries import month_bounds
+from app.core.regions import code_prefix
+from app.extensions import db
+from app.markets.models import Merchant, Stall
+from app.orgs.models import ORG_KINDS, Membership, PartyOrg, StationRider
+from app.stats.queries import NATIONAL, RegionScope
+
+MEMBER_OPERATED = exists().where(Membership.user_id == Merchant.owner_id, Membership.status == "verified")
+
+
+def party_households(scope: RegionScope, market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+    """党员经营户: stalls held by an entity whose operator is a verified party member."""
+    if not market_ids:
+        return {}
+    rows = db.session.execute(
+        select(Stall.market_id, func.count(Stall.id)).join(Merchant, Merchant.id == Stall.merchant_id)
+        .where(Stall.market_id.in_(market_ids), MEMBER_OPERATED).group_by(Stall.market_id))
+    return {market_id: {"party_households": n} for market_id, n in rows}
+
+
+def _zero() -> dict[str, Any]:
+    return {"orgs": 0, "orgs_by_kind": {kind: 0 for kind in ORG_KINDS}, "members_verified": 0,
+            "members_floating": 0, "rider_stations": 0, "riders": 0, "care_stations": 0,
+            "activities_this_month": 0, "attendance_expected": 0, "attendance_present": 0}
+
+
+def party_building(region_code: str, now: datetime, children: dict[str, str] | None = None) -> dict[str, Any]:
+    """{"totals": {...}, "children": {child_code: {...}}} for the region (000000: the country).
+    attendance_rate = people checked in / people expected (the organisation's verified members,
+    or its station's riders), over this month's activities that have begun and were not
+    cancelled."""
+    prefix = "" if region_code == NATIONAL else code_prefix(region_code)
+    children = children or {}
+
+    def bucket(code: str) -> str:
+        return next((child for child, child_prefix in children.items() if code.startswith(child_prefix)), "")
+
+    rows: dict[str, dict[str, Any]] = defaultdict(_zero)
+
+    def add(code: str, field: str, n: int) -> None:
+        for key in (None, bucket(code)):
+            rows[key][field] += n
+
+    orgs = db.session.execute(select(PartyOrg.id, PartyOrg.region_code, PartyOrg.kind, PartyOrg.sector)
+                              .where(PartyOrg.region_code.like(prefix + "%"))).all()
+    region_of = {org_id: code for org_id, code, _, _ in orgs}
+    for _, code, kind, sector in orgs:
+        add(code, "orgs", 1)
+        for key in (None, bucket(code)):
+            rows[key]["orgs_by_kind"][kind] = rows[key]["orgs_by_kind"].get(kind, 0) + 1
+        if sector == "rider":
+            add(code, "rider_stations", 1)
+    members, riders = {}, {}
+    if region_of:
+        in_region = PartyOrg.region_code.like(prefix + "%")
+        for org_id, verified, floating in db.session.execute(
+                select(Membership.org_id, func.count(), func.count().filter(Membership.floating.is_(True)))
+                .join(PartyOrg, PartyOrg.id == Membership.org_id)
+                .where(in_region, Membership.status == "verified").group_by(Membership.org_id)):
+            members[org_id] = verified
+            add(region_of[org_id], "members_verified", verified)
+            add(region_of[org_id], "members_floating", floating)
+        for org_id, n in db.session.execute(
+                select(StationRider.org_id, func.count(StationRider.user_id.distinct()))
+                .join(PartyOrg, PartyOrg.id == StationRider.org_id).where(in_region).group_by(StationRider.org_id)):
+            riders[org_id] = n
+            add(region_of[org_id], "riders", n)
+        start, end = month_bounds(now)
+        held = db.session.execute(
+            select(Activity.id, Activity.org_id, Activity.audience).join(PartyOrg, PartyOrg.id == Activity.org_id)
+            .where(in_region, Activity.status != "cancelled", Activity.starts_at >= start,
+                   Activity.starts_at < end, Activity.starts_at <= now)).all()
+        present = dict(db.session.execute(
+            select(CheckIn.activity_id, func.count(CheckIn.user_id.distinct()))
+            .where(CheckIn.activity_id.in_([a for a, _, _ in held])).group_by(CheckIn.activity_id)).all()) if held else {}
+        for activity_id, org_id, audience in held:
+            code = region_of[org_id]
+            add(code, "activities_this_month", 1)
+            expected = riders.get(org_id, 0) if audience == "station_riders" else members.get(org_id, 0)
+            add(code, "attendance_expected", expected)
+            add(code, "attendance_present", min(present.get(activity_id, 0), expected) if expected else 0)
+    for code, n in db.session.execute(select(CareStation.region_code, func.count())
+                                      .where(CareStation.region_code.like(prefix + "%"),
+                                             CareStation.closed_at.is_(None)).group_by(CareStation.region_code)):
+        add(code, "care_stations", n)
+
+    def finished(values: dict[str, Any]) -> dict[str, Any]:
+        expected = values["attendance_expected"]
+        return {**values, "attendance_rate": round(values["attendance_present"] / expected, 4) if expected else None}
+
+    return {"totals": finished(rows[None]),
+            "children": {child: finished(rows[child]) for child in children},
+            "direct": finished(rows[""])}
+
+
