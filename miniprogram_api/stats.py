@@ -2,8 +2,8 @@
 from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
-from app.stats import services
-from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime
+from app.stats import export, services
+from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
 
 blp = Blueprint("stats", __name__, description="统计")
 
@@ -98,3 +98,13 @@ class OverviewQuerySchema(Schema):
 def overview(args):
     """辖区覆盖情况：市场、摊位认领、亮照亮证、诚信经营承诺（按市场与下级地区汇总）"""
     return services.overview(current_user(), args["region"])
+
+
+@blp.route("/stats/overview.xlsx", methods=["GET"])
+@blp.arguments(OverviewQuerySchema, location="query")
+@blp.doc(security=BEARER, responses={"200": xlsx_doc("覆盖情况统计表（Excel）：合计、下级地区、各市场；党建分表")})
+@requires("regulator")
+def overview_xlsx(args):
+    """导出辖区覆盖情况统计表（与 /stats/overview 相同的数字）"""
+    data = services.overview(current_user(), args["region"])
+    return xlsx_download(export.overview_xlsx(data), export.overview_filename(data))

@@ -23,12 +23,15 @@ DATE_FORMAT = "yyyy-mm-dd"
 
 class Sheet:
     def __init__(self, title: str, columns: Sequence[tuple[str, int]],
-                 heading: Iterable[str] = ()) -> None:
+                 heading: Iterable[str] = (), worksheet=None) -> None:
         """`columns`: (header, width in characters); `heading`: lines above the table (the
-        sheet's title first, in bold)."""
-        self.book = Workbook()
-        self.ws = self.book.active
-        self.ws.title = title[:31]  # Excel's limit for a sheet name
+        sheet's title first, in bold). A new workbook, unless `worksheet` (see `on`)."""
+        if worksheet is None:
+            self.book = Workbook()
+            self.ws = self.book.active
+            self.ws.title = title[:31]  # Excel's limit for a sheet name
+        else:
+            self.book, self.ws = worksheet.parent, worksheet
         self.width = len(columns)
         for index, line in enumerate(heading):
             cell = self.ws.cell(row=index + 1, column=1)
@@ -50,9 +53,18 @@ class Sheet:
             _write(self.ws.cell(row=row, column=column), value)
         self.rows += 1
 
-    def to_bytes(self) -> bytes:
+    @classmethod
+    def on(cls, worksheet, columns: Sequence[tuple[str, int]], heading: Iterable[str] = ()) -> "Sheet":
+        """A second table in the same workbook, on `worksheet` (book.create_sheet(title))."""
+        return cls(worksheet.title, columns, heading, worksheet=worksheet)
+
+    def finish(self) -> None:
+        """The header's filter over the rows written (to_bytes does it for the first table)."""
         last = self.header_row + max(self.rows, 1)
         self.ws.auto_filter.ref = f"A{self.header_row}:{get_column_letter(self.width)}{last}"
+
+    def to_bytes(self) -> bytes:
+        self.finish()
         buffer = io.BytesIO()
         self.book.save(buffer)
         return buffer.getvalue()

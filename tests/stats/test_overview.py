@@ -259,3 +259,29 @@ def test_the_real_credentials_hook_is_called(client, auth, make_market):
     reg = auth.login("reg-wuzhou", role="regulator", scope="region:450400")
     totals = client.get("/api/v1/stats/overview", headers=reg.headers).get_json()["region"]["totals"]
     assert totals["markets"] == 1 and totals["licences_shown"] == 0 and totals["permits_shown"] == 0
+
+
+def test_the_overview_exports_the_same_figures(client, auth, tree):
+    import io
+    from urllib.parse import unquote
+
+    from openpyxl import load_workbook
+
+    reg = auth.login("reg-wuzhou", role="regulator", scope="region:450400")
+    body = client.get("/api/v1/stats/overview", headers=reg.headers).get_json()
+    response = client.get("/api/v1/stats/overview.xlsx", headers=reg.headers)
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    assert "覆盖情况-梧州市-" in unquote(response.headers["Content-Disposition"])
+    book = load_workbook(io.BytesIO(response.data))
+    coverage = book["覆盖情况"]
+    rows = [[cell.value for cell in row] for row in coverage.iter_rows(min_row=3)]
+    header, data = rows[0], rows[1:]
+    total = dict(zip(header, data[0]))
+    assert total["层级"] == "合计" and total["名称"] == "梧州市"
+    assert total["摊位数"] == body["region"]["totals"]["stalls"]
+    assert total["党员经营户"] == body["region"]["totals"]["party_households"]
+    markets = [dict(zip(header, row)) for row in data if row[0] == "市场"]
+    assert sorted(m["名称"] for m in markets) == sorted(m["name"] for m in body["markets"])
+    assert sum(m["摊位数"] for m in markets) == total["摊位数"]
+    assert "党建" in book.sheetnames
+    assert client.get("/api/v1/stats/overview.xlsx?region=430281", headers=reg.headers).status_code in (403, 404)
