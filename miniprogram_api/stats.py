@@ -3,6 +3,7 @@ from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.stats import export, services
+from app.stats.trend import MAX_MONTHS, trend as trend_of
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
 
 blp = Blueprint("stats", __name__, description="统计")
@@ -108,3 +109,35 @@ def overview_xlsx(args):
     """导出辖区覆盖情况统计表（与 /stats/overview 相同的数字）"""
     data = services.overview(current_user(), args["region"])
     return xlsx_download(export.overview_xlsx(data), export.overview_filename(data))
+
+
+class TrendQuerySchema(OverviewQuerySchema):
+    months = Int(load_default=12, validate=validate.Range(min=1, max=MAX_MONTHS),
+                 metadata={"description": f"最近几个月（含本月），1–{MAX_MONTHS}"})
+
+
+class MonthSchema(Schema):
+    month = fields.String(required=True, metadata={"example": "2026-06"})
+    at = LocalDateTime(required=True, metadata={"description": "统计时点：月末（本月为当前时间）"})
+    stalls_claimed = count("已认领（经营关系存续）的摊位")
+    licences_shown = count("亮照摊位（营业执照已核验且当日有效）")
+    pledges_in_force = count("生效中的诚信经营承诺")
+    party_households = count("党员经营户")
+    activities = count("当月开展的组织生活")
+    attendance_rate = fields.Float(allow_none=True, metadata={"description": "当月活动参加率（0–1）"})
+
+
+class TrendSchema(Schema):
+    region = fields.Dict(required=True, metadata={"description": "{code, name, level}"})
+    months = fields.List(fields.Nested(MonthSchema), required=True, metadata={"description": "按月，旧的在前"})
+    generated_at = LocalDateTime(required=True)
+
+
+@blp.route("/stats/trend", methods=["GET"])
+@blp.arguments(TrendQuerySchema, location="query")
+@blp.response(200, TrendSchema)
+@blp.doc(security=BEARER)
+@requires("regulator")
+def trend(args):
+    """按月趋势：认领、亮照、诚信承诺、党员经营户、组织生活与参加率（北京时间自然月，各月取月末状态）"""
+    return trend_of(current_user(), args["region"], args["months"])

@@ -21,7 +21,7 @@ SELF_SERVICE = {
     # An organisation's card (name, kind, region) is what a member looks up to claim membership.
     ("GET", "/api/v1/orgs/<int:org_id>"), ("GET", "/api/v1/orgs"),
     # Without ?region= a regulator gets their own region's figures (another region: tests/stats).
-    ("GET", "/api/v1/stats/overview"), ("GET", "/api/v1/stats/overview.xlsx"),
+    ("GET", "/api/v1/stats/overview"), ("GET", "/api/v1/stats/overview.xlsx"), ("GET", "/api/v1/stats/trend"),
 }
 # Lists filtered by the caller's own records or scope: they answer, with nothing in them.
 FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}

@@ -33,6 +33,37 @@ def party_households(scope: RegionScope, market_ids: list[int], now: datetime) -
     return {market_id: {"party_households": n} for market_id, n in rows}
 
 
+def held_activities(in_orgs, start: datetime, until: datetime) -> list[tuple[int, int, str]]:
+    """(id, org_id, audience) of the activities of organisations matching `in_orgs` that began in
+    [start, until] and were not cancelled."""
+    return db.session.execute(
+        select(Activity.id, Activity.org_id, Activity.audience).join(PartyOrg, PartyOrg.id == Activity.org_id)
+        .where(in_orgs, Activity.status != "cancelled", Activity.starts_at >= start,
+               Activity.starts_at <= until)).all()
+
+
+def attendance(held, members: dict[int, int] | None = None, riders: dict[int, int] | None = None):
+    """(activity_id, org_id, expected, present) per activity: expected are the organisation's
+    verified members, or its station's riders for a riders' activity; present, the people who
+    checked in (at most the expected). Counts not given are read."""
+    if not held:
+        return []
+    org_ids = {org_id for _, org_id, _ in held}
+    if members is None:
+        members = dict(db.session.execute(select(Membership.org_id, func.count()).where(
+            Membership.org_id.in_(org_ids), Membership.status == "verified").group_by(Membership.org_id)).all())
+    if riders is None:
+        riders = dict(db.session.execute(select(StationRider.org_id, func.count(StationRider.user_id.distinct()))
+                                         .where(StationRider.org_id.in_(org_ids)).group_by(StationRider.org_id)).all())
+    present = dict(db.session.execute(select(CheckIn.activity_id, func.count(CheckIn.user_id.distinct())).where(
+        CheckIn.activity_id.in_([a for a, _, _ in held])).group_by(CheckIn.activity_id)).all())
+    rows = []
+    for activity_id, org_id, audience in held:
+        expected = riders.get(org_id, 0) if audience == "station_riders" else members.get(org_id, 0)
+        rows.append((activity_id, org_id, expected, min(present.get(activity_id, 0), expected)))
+    return rows
+
+
 def _zero() -> dict[str, Any]:
     return {"orgs": 0, "orgs_by_kind": {kind: 0 for kind in ORG_KINDS}, "members_verified": 0,
             "members_floating": 0, "rider_stations": 0, "riders": 0, "care_stations": 0,
@@ -81,19 +112,12 @@ def party_building(region_code: str, now: datetime, children: dict[str, str] | N
             riders[org_id] = n
             add(region_of[org_id], "riders", n)
         start, end = month_bounds(now)
-        held = db.session.execute(
-            select(Activity.id, Activity.org_id, Activity.audience).join(PartyOrg, PartyOrg.id == Activity.org_id)
-            .where(in_region, Activity.status != "cancelled", Activity.starts_at >= start,
-                   Activity.starts_at < end, Activity.starts_at <= now)).all()
-        present = dict(db.session.execute(
-            select(CheckIn.activity_id, func.count(CheckIn.user_id.distinct()))
-            .where(CheckIn.activity_id.in_([a for a, _, _ in held])).group_by(CheckIn.activity_id)).all()) if held else {}
-        for activity_id, org_id, audience in held:
+        held = held_activities(in_region, start, min(end, now))
+        for activity_id, org_id, expected, present in attendance(held, members, riders):
             code = region_of[org_id]
             add(code, "activities_this_month", 1)
-            expected = riders.get(org_id, 0) if audience == "station_riders" else members.get(org_id, 0)
             add(code, "attendance_expected", expected)
-            add(code, "attendance_present", min(present.get(activity_id, 0), expected) if expected else 0)
+            add(code, "attendance_present", present)
     for code, n in db.session.execute(select(CareStation.region_code, func.count())
                                       .where(CareStation.region_code.like(prefix + "%"),
                                              CareStation.closed_at.is_(None)).group_by(CareStation.region_code)):
