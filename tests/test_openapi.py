@@ -38,3 +38,26 @@ def test_registries_name_only_modules_that_exist():
 
     for path in (*STEPS, *FEATURE_CLI, *FEATURE_SERIES, *(f"miniprogram_api.{name}" for name in FEATURE_MODULES)):
         importlib.import_module(path)
+
+
+# PRODUCT.md, "Running the programme": the paths and methods of the contract this release serves
+# (the console login and background jobs come with their own issues).
+RUNNING_THE_PROGRAMME = [
+    ("put", "/api/v1/me"), ("post", "/api/v1/auth/logout"), ("get", "/api/v1/markets"),
+    ("patch", "/api/v1/markets/{market_id}"), ("get", "/api/v1/orgs"), ("get", "/api/v1/orgs/{org_id}/members"),
+    ("patch", "/api/v1/stalls/{token}"), ("post", "/api/v1/stalls/{token}/release"),
+    ("get", "/api/v1/markets/{market_id}/claims"), ("get", "/api/v1/markets/{market_id}/credentials"),
+    ("post", "/api/v1/credentials/{credential_id}/revoke"), ("patch", "/api/v1/activities/{activity_id}"),
+    ("get", "/api/v1/activities/{activity_id}/refused-scans"), ("patch", "/api/v1/care-stations/{station_id}"),
+    ("post", "/api/v1/role-grants/{grant_id}/revoke"), ("get", "/api/v1/audit-log"),
+    ("get", "/api/v1/stats/overview.xlsx"), ("get", "/api/v1/stats/trend"),
+]
+
+
+def test_the_running_the_programme_contract_is_served_and_documented(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    missing = [(method, path) for method, path in RUNNING_THE_PROGRAMME if method not in paths.get(path, {})]
+    assert missing == []
+    for method, path in RUNNING_THE_PROGRAMME:
+        operation = paths[path][method]
+        assert operation.get("summary") or operation.get("description"), (method, path)
