@@ -7,7 +7,7 @@ from app.worklists import markets as worklists
 from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
-from miniprogram_api.common import BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, text
+from miniprogram_api.common import BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -240,14 +240,23 @@ def create_stalls(data, market_id):
     return {"created": len(stalls), "items": stalls}
 
 
+class StallListArgs(PageArgs):
+    claimed = QueryBool(load_default=None, metadata={"description": "true 只看已认领，false 只看未认领"})
+    verdict = fields.String(load_default=None, validate=validate.OneOf(["good", "partial", "none"]),
+                            metadata={"description": "公示结论：good 放心摊位 / partial 部分公示 / none 未公示"})
+    expiring_within = Int(load_default=None, validate=validate.Range(min=0, max=366),
+                          metadata={"description": "N 天内有证照或诚信承诺到期的摊位", "example": 30})
+
+
 @blp.route("/markets/<int:market_id>/stalls", methods=["GET"])
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(StallListArgs, location="query")
 @blp.response(200, page_schema(StallListItemSchema))
 @blp.doc(security=BEARER)
 @requires("market_manager", "regulator")
 def list_stalls(args, market_id):
-    """市场的摊位列表，含认领状态与公示结论"""
-    return services.list_stalls(current_user(), market_id, args["page"], args["per_page"])
+    """市场的摊位列表，含认领状态与公示结论；可按是否认领、公示结论、N 天内到期筛选"""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    return worklists.stall_list(current_user(), market_id, args, page, per_page)
 
 
 @blp.route("/markets/<int:market_id>/qr-sheet.pdf", methods=["GET"])

@@ -132,7 +132,7 @@ def _store(token: str, now: datetime, execute) -> Stored:
     badge = compute_badge(records, now)
     stored = Stored(version, badge["changes_at"], render_json(badge), render_html(badge))
     values = {"token": token, "version": version, "changes_at": stored.changes_at, "computed_at": now,
-              "body_json": stored.json, "body_html": stored.html}
+              "verdict_level": badge.get("verdict_level"), "body_json": stored.json, "body_html": stored.html}
     insert = _dialect_insert(db.engine)(StallBadge).values(stall_id=stall_id, **values)
     execute(insert.on_conflict_do_update(index_elements=["stall_id"], set_=values))
     return stored

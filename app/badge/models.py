@@ -22,6 +22,8 @@ class StallBadge(db.Model):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     # The instant the badge changes by time alone (an expiry, a complaint leaving its window).
     changes_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    # The verdict's level (good / partial / none), for managers' lists filtered by it.
+    verdict_level: Mapped[str | None] = mapped_column(String(16))
     computed_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     body_json: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
     body_html: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

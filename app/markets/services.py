@@ -133,11 +133,13 @@ def create_stalls(actor, market_id: int, numbers: list[str]) -> list[Stall]:
         Stall.market_id == market.id, Stall.number.in_(cleaned)).order_by(Stall.id)))
 
 
-def list_stalls(actor, market_id: int, page: int, per_page: int) -> dict:
+def list_stalls(actor, market_id: int, page: int, per_page: int, conditions=()) -> dict:
+    """A market's stalls by number, narrowed by SQL `conditions` on Stall (app.worklists builds
+    the filters that need other features' tables)."""
     from app.core.pagination import paginate
 
     market, _ = manage_market(actor, market_id)
-    stmt = select(Stall).where(Stall.market_id == market.id).order_by(Stall.number, Stall.id)
+    stmt = select(Stall).where(Stall.market_id == market.id, *conditions).order_by(Stall.number, Stall.id)
     result = paginate(stmt, page, per_page)
     stall_ids = [stall.id for stall in result["items"]]
     pending = {claim.stall_id: claim for claim in db.session.scalars(select(StallClaim).where(

@@ -2,17 +2,21 @@
 queue of a market (oldest pending first). Paged; rows name people and entities, not ids."""
 from __future__ import annotations
 
-from sqlalchemy import false, func, or_, select, true
+from datetime import timedelta
+
+from sqlalchemy import exists, false, func, or_, select, true
 
 from app.core.pagination import paginate
 from app.core.regions import Region, code_prefix
 from app.core.errors import APIError
 from app.extensions import db
 from app.identity import people
+from app.badge.models import StallBadge
+from app.core.time import local_midnight_utc, local_today, utcnow
 from app.credentials.models import Credential
 from app.markets.models import Market, Merchant, Stall, StallClaim
-from app.pledges.models import Pledge
-from app.markets.services import manage_market
+from app.pledges.models import Pledge, in_force_clause
+from app.markets.services import list_stalls, manage_market
 
 CLAIM_STATUSES = ("pending", "confirmed", "rejected", "released")
 
@@ -124,3 +128,26 @@ def credential_queue(actor, market_id: int, status: str | None, page: int, per_p
         items.append(credential)
     result["items"] = items
     return result
+
+
+def stall_list(actor, market_id: int, filters: dict, page: int, per_page: int) -> dict:
+    """GET /markets/{id}/stalls with filters: claimed (true/false), verdict (good / partial /
+    none, as the public badge shows it now), expiring_within (days: the entity's verified
+    document, or its pledge in force, ends within them)."""
+    conditions = []
+    if filters.get("claimed") is not None:
+        conditions.append(Stall.merchant_id.is_not(None) if filters["claimed"] else Stall.merchant_id.is_(None))
+    if filters.get("verdict"):
+        conditions.append(exists().where(StallBadge.stall_id == Stall.id,
+                                         StallBadge.verdict_level == filters["verdict"]))
+    if filters.get("expiring_within") is not None:
+        now = utcnow()
+        today = local_today(now)
+        until = today + timedelta(days=filters["expiring_within"])
+        document = exists().where(Credential.merchant_id == Stall.merchant_id, Credential.status == "verified",
+                                  Credential.long_term.is_(False), Credential.valid_until >= today,
+                                  Credential.valid_until <= until)
+        pledge = exists().where(Pledge.merchant_id == Stall.merchant_id, in_force_clause(now),
+                                Pledge.valid_until <= local_midnight_utc(until + timedelta(days=1)))
+        conditions.append(or_(document, pledge))
+    return list_stalls(actor, market_id, page, per_page, conditions)

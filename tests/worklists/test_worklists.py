@@ -101,3 +101,19 @@ def test_an_organiser_sees_refused_scans_and_why(client, auth, db, regions):
     assert row["count"] == 3 and row["reason"].startswith("您不在活动签到范围内") and row["person"]["id"] == rider.id
     member = auth.login("m-1")
     assert client.get(f"/api/v1/activities/{activity.id}/refused-scans", headers=member.headers).status_code == 403
+
+
+def test_stall_list_filters(shop, client, clock):
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2026-03-20")
+    numbers = lambda query: [s["number"] for s in client.get(  # noqa: E731
+        f"/api/v1/markets/{market.id}/stalls?{query}", headers=manager.headers).get_json()["items"]]
+    assert numbers("") == ["A-01", "A-02"]
+    assert numbers("claimed=true") == ["A-01"] and numbers("claimed=false") == ["A-02"]
+    assert numbers("verdict=partial") == ["A-01"]  # licence and permit, no pledge yet
+    assert numbers("verdict=none") == ["A-02"] and numbers("verdict=good") == []
+    assert numbers("expiring_within=30") == ["A-01"]  # the permit ends on 2026-03-20
+    assert numbers("expiring_within=10") == []
+    assert client.get(f"/api/v1/markets/{market.id}/stalls?verdict=best", headers=manager.headers).status_code == 422
+    assert client.get(f"/api/v1/markets/{market.id}/stalls?expiring_within=-1",
+                      headers=manager.headers).status_code == 422
