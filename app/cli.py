@@ -63,6 +63,9 @@ def users_revoke(openid: str, role: str, scope: str | None, reason: str) -> None
         if user is None:
             raise click.ClickException(f"找不到用户 {openid}")
         grant = revoke_role(find_grant(user, role, scope), actor=None, actor_role="cli", reason=reason)
+        from app.reminders.notices import tell_role_revoked
+
+        tell_role_revoked(grant, reason)
         db.session.commit()
     except APIError as exc:
         db.session.rollback()

@@ -2,6 +2,7 @@ from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.identity import services
+from app.reminders import notices
 from app.identity.models import ROLE_LABELS
 from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, ReasonSchema
 
@@ -89,4 +90,6 @@ class RevokedGrantSchema(RoleSchema):
 @requires("regulator", "admin")
 def revoke_grant(data, grant_id):
     """撤销一个角色授权（监管人员：本辖区内的授权；系统管理员：任意授权）；记入审计日志，立即生效"""
-    return services.revoke_grant(current_user(), grant_id, data["reason"])
+    grant = services.revoke_grant(current_user(), grant_id, data["reason"])
+    notices.tell_role_revoked(grant, data["reason"])
+    return grant

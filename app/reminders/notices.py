@@ -22,6 +22,17 @@ OUTCOME_WORDS = {
 }
 
 
+def tell_role_revoked(grant, reason: str) -> None:
+    """The holder of a revoked role is told which, and why (identity, below this package, cannot
+    call us: its callers do)."""
+    from app.identity.models import ROLE_LABELS
+
+    label = ROLE_LABELS.get(grant.role, grant.role)
+    tell(grant.user_id, kind="role_revoked", subject=f"role_grant:{grant.id}", outcome="revoked",
+         title="角色已撤销", body=f"您的“{label}”角色（{grant.scope or '无范围'}）已被撤销。",
+         page="pages/me/index", at=grant.revoked_at, reason=reason)
+
+
 def tell(user_id: int | None, *, kind: str, subject: str, outcome: str, title: str, body: str,
          page: str | None = None, at: datetime | None = None, reason: str | None = None) -> None:
     """Notice of a decision (`outcome`, a key of OUTCOME_WORDS) about `subject` (e.g.

@@ -52,6 +52,10 @@ def test_a_regulator_revokes_a_grant_in_their_region_once(client, auth, db, shop
     assert client.get(f"/api/v1/markets/{market.id}", headers=manager.headers).status_code in (403, 404)
     entry = db.session.query(AuditEntry).filter_by(action="role.revoke").one()
     assert entry.actor_id == regulator.user_id and entry.reason == "已调离该市场"
+    from app.reminders.models import Notification
+
+    [notice] = db.session.query(Notification).filter_by(user_id=manager.user_id, kind="role_revoked").all()
+    assert "市场管理方" in notice.body and "已调离该市场" in notice.body
     # Unscoped grants (admin, self-service roles) are an admin's to revoke.
     admin = auth.login("root", role="admin")
     admin_grant = _grant_id(db, admin.user_id, "admin")
