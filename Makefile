@@ -10,7 +10,9 @@ PYTEST_ARGS ?=
 
 .PHONY: run test venv migrate demo test-sqlite test-services browser bench fuzz clean
 
-run: venv migrate demo
+run:
+	@$(PYTHON) scripts/run_local.py --check-ports
+	@$(MAKE) --no-print-directory venv migrate demo
 	$(BIN)/python scripts/run_local.py
 
 venv: $(VENV)/.installed

@@ -62,6 +62,10 @@ class Config:
         if not self.WECHAT_API_BASE_URL.endswith("/"):
             self.WECHAT_API_BASE_URL += "/"
         self.WECHAT_TIMEOUT_SECONDS = float(os.environ.get("WECHAT_TIMEOUT_SECONDS", "5"))
+        # "扫普通链接二维码打开小程序": WeChat checks that the sticker's domain serves a file it
+        # names (e.g. AbCdEf1234.txt) with the content it gives (docs/operations.md).
+        self.WECHAT_DOMAIN_VERIFY_FILE = os.environ.get("WECHAT_DOMAIN_VERIFY_FILE") or None
+        self.WECHAT_DOMAIN_VERIFY_CONTENT = os.environ.get("WECHAT_DOMAIN_VERIFY_CONTENT", "")
         # Subscribe-message template keys (what the mini-program asks consent for) -> WeChat ids.
         self.WECHAT_SUBSCRIBE_TEMPLATES = {
             key: os.environ.get(f"WECHAT_TPL_{key.upper()}", f"sim-tpl-{key.replace('_', '-')}")

@@ -4,6 +4,10 @@ from __future__ import annotations
 from flask import Flask
 from flask.sessions import SessionInterface
 
+from app.core import messages_zh
+
+messages_zh.install()  # before any schema class exists: marshmallow copies messages into each field
+
 
 def create_app(config: object | None = None) -> Flask:
     from config import Config

@@ -105,7 +105,7 @@ class CheckinCodeSchema(Schema):
     payload = fields.String(required=True, metadata={"example": "c1.12.59312345.Ab3dE_9fGh1K"})
     slot = Int(required=True)
     expires_in = Int(required=True, metadata={"description": "距换码的秒数（上一个码仍可再用 30 秒）"})
-    png_url = fields.String(required=True)
+    png_url = fields.String(required=True, metadata={"description": "签到码图片地址（60 秒内有效，无需登录头，可直接用于 <image src>）"})
 
 
 class CheckinRequestSchema(Schema):
@@ -312,7 +312,8 @@ def review_leave(data, leave_id):
 def checkin_code(activity_id):
     """当前的滚动签到码（每 30 秒更换；当前和上一个码有效）"""
     activity, code = services.checkin_code(current_user(), activity_id)
-    code["png_url"] = url_for("activities.checkin_code_png", activity_id=activity.id, _external=False)
+    signed = checkin_service.signed_code_image(activity.id, code["slot"])
+    code["png_url"] = url_for("activities.signed_checkin_code_png", signed=signed, _external=False)
     return code
 
 
@@ -325,6 +326,15 @@ def checkin_code_png(activity_id):
     _, code = services.checkin_code(current_user(), activity_id)
     response = Response(checkin_service.code_png(code["payload"]), mimetype="image/png")
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@blp.route("/checkin-code-images/<signed>.png", methods=["GET"])
+@blp.response(200, description="签到码图片（PNG）：无需登录头，地址签名 60 秒内有效", content_type="image/png")
+def signed_checkin_code_png(signed):
+    """签到码图片（供小程序 <image src> 直接加载；地址来自 GET /activities/{id}/checkin-code 的 png_url）"""
+    response = Response(checkin_service.code_png(checkin_service.code_image_payload(signed)), mimetype="image/png")
+    response.headers["Cache-Control"] = f"private, max-age={checkin_service.CODE_IMAGE_SECONDS}"
     return response
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,28 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 API_PORT = int(os.environ.get("PORT", "5000"))
 SIM_PORT = int(os.environ.get("WECHAT_SIM_PORT", "5055"))
+
+
+def port_taken(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def check_ports() -> bool:
+    """Before starting anything: a taken port would otherwise be found by the readiness check
+    answering from whatever else holds it."""
+    taken = [(name, port, variable) for name, port, variable in
+             (("API", API_PORT, "PORT"), ("微信接口模拟器", SIM_PORT, "WECHAT_SIM_PORT")) if port_taken(port)]
+    for name, port, variable in taken:
+        print(f"无法启动：{name}要用的端口 {port} 已被占用（可能是另一个 make run 还在运行）。\n"
+              f"  请先停止占用它的程序（查看：ss -ltnp | grep :{port}），或换一个端口，例如：{variable}={port + 1} make run",
+              file=sys.stderr)
+    return not taken
 
 
 def start(name: str, args: list[str]) -> subprocess.Popen:
@@ -60,48 +83,76 @@ def demo_stall_url(api: str) -> str | None:
 
 
 def main() -> int:
+    if not check_ports():
+        return 1
     os.environ.setdefault("WECHAT_API_BASE_URL", f"http://127.0.0.1:{SIM_PORT}/")
     api = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{API_PORT}")
+    logs = ROOT / "instance" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)])]
     if not wait_until_up(f"http://127.0.0.1:{SIM_PORT}/"):
         print("微信接口模拟器未能启动", file=sys.stderr)
-    # The production config (route-only access log, JSON errors), two workers on a laptop.
+    # The production config (route-only access log, JSON errors), two workers on a laptop; the
+    # access log goes to a file so that the block of addresses below stays on screen.
     processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
+                                              "--access-logfile", str(logs / "access.log"),
                                               "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"]))
     processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"]))
-    if wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz"):
-        stall = demo_stall_url(api)
-        print("\n======== 小个专党建小程序后端已启动 ========", flush=True)
-        print(f"  API 文档        {api}/api/v1/docs")
-        print(f"  OpenAPI         {api}/api/v1/openapi.json")
-        print(f"  健康检查        {api}/readyz")
-        print(f"  微信接口模拟器  http://127.0.0.1:{SIM_PORT}/")
-        if stall:
-            print(f"  演示摊位亮照页  {stall}")
-        print(f"  演示登录 sim-alice：{smoke_login(api)}")
-        print("  按 Ctrl+C 停止全部进程\n", flush=True)
-    else:
-        print("API 未能在 30 秒内启动，请查看上方日志", file=sys.stderr)
+    up = wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz")
+    if not up or any(process.poll() is not None for process in processes):
+        # Our own processes must be the ones answering: a port taken meanwhile makes gunicorn
+        # exit while something else answers the health check.
+        print("启动失败：API 或其他进程没有起来，请查看上方日志（端口可用 PORT=…、WECHAT_SIM_PORT=… 更换）",
+              file=sys.stderr)
+        stop_all(processes)
+        return 1
+    stall = demo_stall_url(api)
+    login = smoke_login(api)
+    print("\n======== 小个专党建小程序后端已启动 ========", flush=True)
+    print(f"  API 文档        {api}/api/v1/docs")
+    print(f"  OpenAPI         {api}/api/v1/openapi.json")
+    print(f"  健康检查        {api}/readyz")
+    print(f"  微信接口模拟器  http://127.0.0.1:{SIM_PORT}/")
+    if stall:
+        print(f"  演示摊位亮照页  {stall}")
+    print(f"  演示登录 sim-alice：{login}")
+    print(f"  访问日志        {logs / 'access.log'}")
+    print("  按 Ctrl+C 停止全部进程\n", flush=True)
+    return watch(processes)
 
-    def stop(*_):
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
 
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    stop()
+def stop_all(processes) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
     for process in processes:
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def watch(processes) -> int:
+    """Until Ctrl+C (exit 0) or until one of the processes dies (exit 1, the others stopped)."""
+    interrupted = False
+
+    def on_term(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        while all(process.poll() is None for process in processes):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        interrupted = True
+    stop_all(processes)
+    if not interrupted:
+        print("有进程意外退出，已停止全部进程；请查看上方日志", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--check-ports"]:  # make run's first step, before installing anything
+        sys.exit(0 if check_ports() else 1)
     sys.exit(main())

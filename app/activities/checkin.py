@@ -102,6 +102,36 @@ def current_code(activity: Activity, now: datetime | None = None) -> dict:
             "expires_in": seconds_left_in_slot(now)}
 
 
+# The organiser's screen shows the code as an <image src>, which sends no bearer header: the
+# answer to GET /checkin-code carries a short-lived signed URL for the image instead.
+CODE_IMAGE_SALT = "xgz-checkin-code-image-v1"
+CODE_IMAGE_SECONDS = 60  # a slot and its grace: the screen asks for a new code every 30 s
+
+
+def _image_signer():
+    from itsdangerous import URLSafeTimedSerializer
+
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=CODE_IMAGE_SALT)
+
+
+def signed_code_image(activity_id: int, slot: int) -> str:
+    return _image_signer().dumps([activity_id, slot])
+
+
+def code_image_payload(signed: str) -> str:
+    """The payload a signed image URL stands for: 404 CHECKIN_CODE_IMAGE_INVALID if forged,
+    410 CHECKIN_CODE_IMAGE_EXPIRED after CODE_IMAGE_SECONDS."""
+    from itsdangerous import BadSignature, SignatureExpired
+
+    try:
+        activity_id, slot = _image_signer().loads(signed, max_age=CODE_IMAGE_SECONDS)
+    except SignatureExpired:
+        raise APIError(code="CHECKIN_CODE_IMAGE_EXPIRED")
+    except (BadSignature, ValueError, TypeError):
+        raise APIError(code="CHECKIN_CODE_IMAGE_INVALID")
+    return make_payload(int(activity_id), int(slot))
+
+
 def code_png(payload: str) -> bytes:
     """A small 1-bit PNG of the payload for the organiser's screen (the sticker's encoder)."""
     from app.markets.qr import qr_png

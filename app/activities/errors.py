@@ -30,6 +30,8 @@ register_codes({
     "POINTS_DELTA_INVALID": (422, "积分调整值不能为 0"),
     "CARE_STATION_OUT_OF_REGION": (403, "驿站须位于您所在党组织的辖区内"),
     "CARE_STATION_NOT_FOUND": (404, "找不到该驿站"),
+    "CHECKIN_CODE_IMAGE_EXPIRED": (410, "签到码图片已过期，请刷新签到码"),
+    "CHECKIN_CODE_IMAGE_INVALID": (404, "签到码图片地址无效"),
 })
 
 register_path_objects({"activity_id": "ACTIVITY_NOT_FOUND", "leave_id": "LEAVE_NOT_FOUND",

@@ -130,10 +130,11 @@ def handle_http_exception(error: HTTPException):
     # flask-smorest/webargs put marshmallow messages on the exception's data.
     messages = getattr(error, "data", {}).get("messages") if hasattr(error, "data") else None
     if messages:
-        # webargs nests by location: {"json": {...}} — keep the field map for the client.
+        # webargs nests by location: {"json": {...}} — keep the field map for the client
+        # (one location per operation: a body, a form or a query string).
         located = messages
         if isinstance(messages, dict):  # a body's field map, whatever its encoding
-            for body in ("json", "form_and_files", "form", "files"):
+            for body in ("json", "form_and_files", "form", "files", "query"):
                 if body in messages:
                     located = messages[body]
                     break

@@ -10,6 +10,20 @@ bp = Blueprint("web", __name__, template_folder="templates", static_folder="stat
 _DOCS_ASSETS = {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js"}
 
 
+@bp.get("/<name>.txt")
+def wechat_domain_verification(name: str):
+    """The verification file WeChat asks for before stickers' plain-URL QR codes may open the
+    mini-program (its name and content are settings); any other .txt is not here."""
+    from flask import Response, current_app
+
+    expected = current_app.config.get("WECHAT_DOMAIN_VERIFY_FILE")
+    if not expected or f"{name}.txt" != expected:
+        abort(404)
+    response = Response(current_app.config["WECHAT_DOMAIN_VERIFY_CONTENT"], mimetype="text/plain")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
 @bp.get("/api/v1/docs")
 def api_docs():
     return render_template("docs.html")

@@ -172,6 +172,15 @@ def _segno_png_ms(urls: list[str]) -> float:
     return (time.perf_counter() - started) / (len(urls) - 50) * 1000
 
 
+def _segno_matrix_ms(urls: list[str]) -> float:
+    import segno
+
+    started = time.perf_counter()
+    for url in urls:
+        segno.make(url, error="m", micro=False, boost_error=False).matrix
+    return (time.perf_counter() - started) / len(urls) * 1000
+
+
 def _qr_bars_pinned(bench: Bench, only: set[str]) -> None:
     from app.core.ids import base62_token
     from app.markets.qr import PER_PAGE, qr_png, stall_url, write_sticker_sheet
@@ -209,6 +218,13 @@ def _qr_bars_pinned(bench: Bench, only: set[str]) -> None:
         bench.limit("P6", "sticker sheet, KB per page", size / pages / 1024, "KB", 60)
         bench.limit("P6", "sticker sheet, 5,000-stall market total", total, "s", 40)
         assert pages == -(-5000 // PER_PAGE)
+        # QUALITY P6 (second wave): per sticker, against segno's matrix encoding of the same
+        # URLs on the same core in the same run (the sheet also lays out and writes the PDF).
+        reference = _segno_matrix_ms([stall_url(token) for _, token in rows])
+        per_sticker = total / len(rows) * 1000
+        bench.add("P6", "per sticker vs segno's matrix encoding (same URLs, same run)",
+                  f"{per_sticker / reference:.2f}× ({per_sticker:.2f} vs {reference:.2f} ms)", "≤ 1.50×",
+                  per_sticker <= 1.5 * reference)
 
 
 def miss_latency(db_url: str, instance: str, tokens: list[str], samples: int = 2000) -> tuple[float, float]:

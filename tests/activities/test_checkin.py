@@ -190,14 +190,31 @@ def test_organiser_gets_rotating_code_and_png(client, auth, setup, clock):
     assert code["payload"] == code_for(activity.id, clock.now())
     assert code["expires_in"] == 20
     assert len(code["payload"]) <= 40
-    png = client.get(code["png_url"], headers=sec.headers)
+    png = client.get(code["png_url"])  # an <image src>: no bearer header (issue 12 item 4)
     assert png.status_code == 200 and png.mimetype == "image/png"
     decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(png.data)))
     assert [d.text for d in decoded] == [code["payload"]]
+    forged = code["png_url"].replace(".png", "x.png")
+    assert error_code(client.get(forged)) == "CHECKIN_CODE_IMAGE_INVALID"
     clock.advance(timedelta(seconds=SLOT_SECONDS))
     assert client.get(f"/api/v1/activities/{activity.id}/checkin-code", headers=sec.headers).get_json()["payload"] != code["payload"]
     # a member cannot display the code
     assert error_code(client.get(f"/api/v1/activities/{activity.id}/checkin-code", headers=user.headers)) == "FORBIDDEN"
+
+
+def test_the_signed_code_image_url_expires(client, auth, setup, monkeypatch):
+    import itsdangerous.timed
+
+    from app.activities.checkin import CODE_IMAGE_SECONDS
+
+    org, activity, _ = setup
+    sec = auth.login("sec", role="branch_secretary", scope=f"org:{org.id}")
+    url = client.get(f"/api/v1/activities/{activity.id}/checkin-code", headers=sec.headers).get_json()["png_url"]
+    real_now = itsdangerous.timed.TimestampSigner.get_timestamp
+    monkeypatch.setattr(itsdangerous.timed.TimestampSigner, "get_timestamp",
+                        lambda self: real_now(self) + CODE_IMAGE_SECONDS + 2)
+    expired = client.get(url)
+    assert expired.status_code == 410 and error_code(expired) == "CHECKIN_CODE_IMAGE_EXPIRED"
 
 
 def test_idempotency_key_replays_the_first_answer(client, db, setup, clock):
