@@ -242,8 +242,8 @@ def create_stalls(data, market_id):
 
 class StallListArgs(PageArgs):
     claimed = QueryBool(load_default=None, metadata={"description": "true 只看已认领，false 只看未认领"})
-    verdict = fields.String(load_default=None, validate=validate.OneOf(["good", "partial", "none"]),
-                            metadata={"description": "公示结论：good 放心摊位 / partial 部分公示 / none 未公示"})
+    verdict = fields.String(load_default=None, validate=validate.OneOf(["good", "partial", "none", "warning"]),
+                            metadata={"description": "公示结论：good 放心摊位 / partial 部分公示 / none 未公示 / warning 近期有经核实的投诉"})
     expiring_within = Int(load_default=None, validate=validate.Range(min=0, max=366),
                           metadata={"description": "N 天内有证照或诚信承诺到期的摊位", "example": 30})
 

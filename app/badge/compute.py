@@ -14,10 +14,15 @@ from app.core.time import end_of_local_day_utc, isoformat_local, local_midnight_
 LICENCE_KIND = "business_licence"
 UPHELD_WINDOW = timedelta(days=90)
 
+# What a consumer at the stall reads in five seconds. Disclosure (证照、承诺) decides good /
+# partial / none; an upheld complaint is its own verdict and colour, not a disclosure gap; being
+# a party member is an honour shown when true and never counted against anyone.
 VERDICT_GOOD = "放心摊位"
 VERDICT_PARTIAL = "部分公示"
 VERDICT_NONE = "未公示"
-VERDICT_LEVELS = {VERDICT_GOOD: "good", VERDICT_PARTIAL: "partial", VERDICT_NONE: "none"}
+VERDICT_COMPLAINT = "近期有经核实的投诉"
+VERDICT_LEVELS = {VERDICT_GOOD: "good", VERDICT_PARTIAL: "partial", VERDICT_NONE: "none",
+                  VERDICT_COMPLAINT: "warning"}
 
 
 @dataclass(frozen=True)
@@ -138,9 +143,8 @@ def _pledge_item(pledge: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _party_item(party: dict[str, Any] | None) -> dict[str, Any]:
-    if not party:
-        return {"key": "party_member", "label": "共产党员经营户", "ok": False,
-                "reason": "经营者尚未认证为共产党员", "detail": None}
+    if not party:  # neutral: ok is null, nothing to say (an honour, not a requirement)
+        return {"key": "party_member", "label": "共产党员经营户", "ok": None, "reason": None, "detail": None}
     detail = {k: v for k, v in party.items() if k != "changes_at"}
     return {"key": "party_member", "label": "共产党员经营户", "ok": True, "reason": None, "detail": detail}
 
@@ -177,7 +181,7 @@ def compute_badge(records: BadgeRecords, now: datetime) -> dict[str, Any]:
             {"key": "permits", "label": "亮证", "ok": False, "reason": "未公示许可证", "documents": []},
             _pledge_item(None), _party_item(None),
         ]
-        return _assemble(stall, None, items, [], records, VERDICT_NONE, ["该摊位尚未由经营户认领"], now, None)
+        return _assemble(stall, None, items, [], records, VERDICT_NONE, ["该摊位暂无登记的经营者"], now, None)
     groups = _by_kind(records.credentials)
     items = [_licence_item(groups, now), _permits_item(groups, now), _pledge_item(records.pledge),
              _party_item(records.party)]
@@ -185,8 +189,9 @@ def compute_badge(records: BadgeRecords, now: datetime) -> dict[str, Any]:
     licence, permits, pledge = items[0]["ok"], items[1]["ok"], items[2]["ok"]
     reasons = [item["reason"] for item in items[:3] if item["reason"]]
     if upheld:
-        reasons.append(f"近 90 天有 {len(upheld)} 件经核实的投诉")
-    if licence and permits and pledge and not upheld:
+        reasons.insert(0, f"近 90 天有 {len(upheld)} 件消费者投诉经市场核实属实")
+        verdict = VERDICT_COMPLAINT
+    elif licence and permits and pledge:
         verdict = VERDICT_GOOD
     elif licence or permits or pledge:
         verdict = VERDICT_PARTIAL

@@ -28,7 +28,8 @@ def stall_page(token: str):
         status, headers, body = badge_cache.respond("html", token, request.headers.get("If-None-Match"))
     except badge_cache.StallGone:
         # A reissued sticker (410) says so; a token that never existed is a plain 404.
-        void = fact("voided")(token)
-        page = render_template("stall_gone.html", void=void)
+        stall = fact("voided")(token)
+        void = stall is not None
+        page = render_template("stall_gone.html", void=void, stall=stall)
         return _html(page, 410 if void else 404, VOID_PAGE_MAX_AGE if void else 60)
     return current_app.response_class(body, status=status, headers=headers)

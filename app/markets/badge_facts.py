@@ -56,10 +56,14 @@ def bump_versions(stall_id: int | None = None, merchant_id: int | None = None,
 
 
 @provides("voided")
-def token_was_voided(token: str) -> bool:
-    """A sticker token reissued away (its page says the sticker is void), as opposed to one that
-    never existed."""
-    return len(token) <= 32 and db.session.get(VoidedStallToken, token) is not None
+def token_was_voided(token: str) -> dict | None:
+    """A sticker token reissued away, as opposed to one that never existed: which stall it was
+    ({"market", "number"}: the void page says so), or None."""
+    voided = db.session.get(VoidedStallToken, token) if len(token) <= 32 else None
+    if voided is None:
+        return None
+    stall = db.session.get(Stall, voided.stall_id)
+    return {"market": stall.market.name, "number": stall.number}
 
 
 @provides("all_tokens")

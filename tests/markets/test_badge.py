@@ -46,7 +46,12 @@ def test_missing_items_have_chinese_reasons_and_verdicts():
     assert badge["items"][1]["reason"] == "食品经营许可证自 2026-04-01 起生效"
     assert badge["changes_at"] == at("2026-04-01 00:00")
     unclaimed = compute_badge(_records(merchant_name=None), at("2026-03-01 09:00"))
-    assert unclaimed["verdict"] == "未公示" and unclaimed["reasons"] == ["该摊位尚未由经营户认领"]
+    assert unclaimed["verdict"] == "未公示" and unclaimed["reasons"] == ["该摊位暂无登记的经营者"]
+    # Issue 12: not being a party member is neutral (ok is null, nothing said), never a failure.
+    plain = compute_badge(_records(party=None), at("2026-03-01 09:00"))
+    assert plain["items"][3] == {"key": "party_member", "label": "共产党员经营户", "ok": None, "reason": None,
+                                 "detail": None}
+    assert all("党员" not in reason for reason in plain["reasons"])
 
 
 def test_party_member_and_complaint_window():
@@ -54,8 +59,10 @@ def test_party_member_and_complaint_window():
     records = _records(party={"org": "东中市场党支部"}, upheld_complaints_at=(upheld,))
     during = compute_badge(records, at("2026-03-02 09:00"))
     assert during["items"][3]["ok"] is True and during["items"][3]["detail"] == {"org": "东中市场党支部"}
-    assert during["complaints"]["upheld_90d"] == 1 and during["verdict"] == "部分公示"
-    assert "近 90 天有 1 件经核实的投诉" in during["reasons"]
+    # Issue 12: a complaint is its own verdict and colour, not a disclosure gap.
+    assert during["complaints"]["upheld_90d"] == 1 and during["verdict"] == "近期有经核实的投诉"
+    assert during["verdict_level"] == "warning"
+    assert during["reasons"][0] == "近 90 天有 1 件消费者投诉经市场核实属实"
     end = upheld + timedelta(days=90)
     assert during["changes_at"] == end
     assert compute_badge(records, end - timedelta(seconds=1))["complaints"]["upheld_90d"] == 1
@@ -142,7 +149,7 @@ def test_feedback_flow_upheld_shows_for_90_days(shop, client, auth, clock, db, w
     assert reviewed.status_code == 200 and reviewed.get_json()["status"] == "upheld"
     assert db.session.query(AuditEntry).filter_by(action="feedback.uphold").one().reason == "复秤属实"
     badge = client.get(f"/api/v1/public/stalls/{token}").get_json()
-    assert badge["complaints"]["upheld_90d"] == 1 and badge["verdict"] == "部分公示"
+    assert badge["complaints"]["upheld_90d"] == 1 and badge["verdict"] == "近期有经核实的投诉"
     assert badge["changes_at"] == "2026-05-30T09:00:00+08:00"
     again = client.post(f"/api/v1/feedback/{feedback_id}/review", json={"decision": "dismiss", "reason": "x"},
                         headers=manager.headers)

@@ -75,7 +75,7 @@ def test_list_shows_claim_and_badge_status(shop, client):
     assert second["claim_status"] == "pending" and second["pending_claim"]["merchant_id"] == other_id
     page2 = client.get(f"/api/v1/markets/{market.id}/stalls?per_page=2&page=2", headers=manager.headers).get_json()
     assert page2["items"][0]["claim_status"] == "unclaimed"
-    assert page2["items"][0]["badge"]["reasons"] == ["该摊位尚未由经营户认领"]
+    assert page2["items"][0]["badge"]["reasons"] == ["该摊位暂无登记的经营者"]
 
 
 def test_reissue_voids_old_token_and_is_audited(shop, client, db):

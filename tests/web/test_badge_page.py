@@ -24,7 +24,9 @@ def test_page_shows_verdict_items_and_has_no_external_assets(shop, client, clock
     assert "部分公示" in html  # no pledge yet
     assert "✓" in html and "✗" in html and "暂无生效的诚信经营承诺" in html
     assert "摊位 A-01" in html and "市场设有公平秤" in html and "反映问题" in html
-    assert "近 90 天经核实的投诉" in html
+    assert "近 90 天没有经核实的投诉" in html
+    # Issue 12: the operator is not a party member: nothing is said about it, no red mark.
+    assert "共产党员" not in html and "尚未认证" not in html
     # Thumbnails of the verified documents, served from this site only.
     thumbs = re.findall(r'<img src="([^"]+)"', html)
     assert len(thumbs) == 2 and all(src.startswith("/api/v1/public/stalls/") and "thumb=true" in src
@@ -73,3 +75,37 @@ def test_page_renders_in_headless_chromium(shop, clock, live_server, tmp_path, d
     assert Image.open(shot).size == (414, 896)
     void = _chromium(["--dump-dom", f"{live_server}/s/{old_token}"], tmp_path)
     assert "此二维码已作废" in void.stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium 未安装（Debian 包 chromium）：跳过真实浏览器测试")
+def test_what_a_consumer_reads_for_a_complaint_a_non_member_and_a_void_sticker(shop, clock, live_server,
+                                                                              tmp_path, db, auth):
+    """Issue 12 item 1, in Chromium: an upheld complaint has its own verdict and wording; a
+    non-member operator is not marked down; a void sticker names the stall it belonged to."""
+    clock.set(at("2026-03-01 09:00"))
+    market, manager, token, login, merchant_id = shop.trusted_stall(until="2027-06-30", pledge=True)
+    consumer = auth.login("consumer")
+    created = shop.client.post(f"/api/v1/public/stalls/{token}/feedback",
+                               json={"category": "缺斤短两", "text": "称重少了二两"}, headers=consumer.headers)
+    shop.client.post(f"/api/v1/feedback/{created.get_json()['id']}/review",
+                     json={"decision": "uphold", "reason": "复秤属实"}, headers=manager.headers)
+    db.session.commit()
+    dom = _chromium(["--dump-dom", f"{live_server}/s/{token}"], tmp_path)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert '<h1 id="verdict">近期有经核实的投诉</h1>' in dom.stdout
+    assert "近 90 天有 1 件投诉经市场核实属实" in dom.stdout
+    assert "共产党员" not in dom.stdout and "部分公示" not in dom.stdout
+    shot = tmp_path / "complaint.png"
+    assert _chromium([f"--screenshot={shot}", "--window-size=414,896", f"{live_server}/s/{token}"],
+                     tmp_path).returncode == 0
+    assert shot.stat().st_size > 5_000
+    shop.client.post(f"/api/v1/stalls/{token}/reissue", headers=manager.headers)
+    db.session.commit()
+    import time
+
+    from app.badge.cache import VERSION_RECHECK
+
+    time.sleep(VERSION_RECHECK + 0.2)  # the server is another worker: it confirms versions this often
+    # Another phone (a fresh profile): this one may keep the page for its max-age, by design.
+    void = _chromium(["--dump-dom", f"{live_server}/s/{token}"], tmp_path / "other-phone")
+    assert "此二维码已作废" in void.stdout and f"{market.name} A-01 号摊位" in void.stdout
