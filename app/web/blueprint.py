@@ -29,6 +29,13 @@ def api_docs():
     return render_template("docs.html")
 
 
+@bp.get("/api/v1/docs/errors")
+def error_codes():
+    from app.core.errors import CODES
+
+    return render_template("error_codes.html", codes=sorted(CODES.items()))
+
+
 @bp.get("/api/v1/docs/assets/<path:name>")
 def api_docs_asset(name: str):
     from swagger_ui_bundle import swagger_ui_path
