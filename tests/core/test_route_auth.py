@@ -8,7 +8,7 @@ from tests.conftest import error_code
 PUBLIC = {
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/openapi.json"),
-    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/docs"), ("GET", "/api/v1/docs/errors"),
     ("GET", "/api/v1/docs/assets/<path:name>"),
     ("GET", "/api/v1/pledge-templates"),
     ("GET", "/api/v1/care-stations"),
