@@ -14,14 +14,26 @@ STEPS = (
 )
 
 
+STEP_LABELS = {
+    "app.identity.demo": "行政区划与演示账号", "app.markets.demo": "市场、摊位与经营主体",
+    "app.credentials.demo": "证照", "app.pledges.demo": "诚信承诺模板与承诺", "app.orgs.demo": "党组织与党员",
+    "app.activities.demo": "组织生活、签到与暖心驿站", "app.reminders.demo": "订阅与提醒",
+}
+
+
 def seed_demo() -> dict:
     from app.extensions import db
 
+    import time
+
     ctx: dict = {}
-    for path in STEPS:
+    started = time.monotonic()
+    for number, path in enumerate(STEPS, start=1):
         # A step named here must exist: a typo fails loudly instead of silently seeding less.
         module = importlib.import_module(path)
+        step_started = time.monotonic()
         module.seed(ctx)
         db.session.commit()
-        click.echo(f"  ✓ {path.split('.')[1]}")
+        click.echo(f"  [{number}/{len(STEPS)}] ✓ {STEP_LABELS.get(path, path)}（{time.monotonic() - step_started:.1f} 秒）")
+    click.echo(f"  共 {len(STEPS)} 步，用时 {time.monotonic() - started:.1f} 秒")
     return ctx

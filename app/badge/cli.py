@@ -13,11 +13,12 @@ def rebuild_command(missing_only: bool) -> None:
     """重新计算并存储全部摊位的公示内容（迁移或批量导入摊位之后运行一次）"""
     from app.badge.cache import rebuild
     from app.badge.facts import fact
+    from app.core.progress import progress
     from app.extensions import db
 
     tokens = fact("all_tokens")(missing_only)
-    with click.progressbar(length=len(tokens), label="计算公示内容", show_pos=True, show_eta=True) as bar:
-        stored = rebuild(tokens, progress=bar.update)
+    with progress(len(tokens), "计算公示内容", " 个摊位") as advance:
+        stored = rebuild(tokens, progress=advance)
     db.session.remove()
     click.echo(f"完成：{stored} 个摊位的公示内容已存储" + (f"（{len(tokens) - stored} 个已不存在）" if stored < len(tokens) else ""))
 

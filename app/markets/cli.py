@@ -19,6 +19,7 @@ def qr_sheet(market_id: int, output: str) -> None:
 
     from sqlalchemy import func, select
 
+    from app.core.progress import progress
     from app.extensions import db
     from app.markets.models import Market, Stall
     from app.markets.qr import PER_PAGE, market_stall_rows, write_sticker_sheet
@@ -31,14 +32,9 @@ def qr_sheet(market_id: int, output: str) -> None:
         raise click.ClickException(f"市场「{market.name}」还没有摊位")
     total = math.ceil(count / PER_PAGE)
     started = time.monotonic()
-
-    def progress(page: int) -> None:
-        if page == total or page % 10 == 0 or page == 1:
-            click.echo(f"第 {page}/{total} 页", err=True)
-
     tmp = f"{output}.part"
-    with open(tmp, "wb") as out:
-        pages = write_sticker_sheet(out, market.name, market_stall_rows(market.id), progress)
+    with open(tmp, "wb") as out, progress(total, f"生成贴纸（{count} 个摊位）", " 页") as advance:
+        pages = write_sticker_sheet(out, market.name, market_stall_rows(market.id), lambda page: advance(1))
     os.replace(tmp, output)
     size_kb = os.path.getsize(output) / 1024
     click.echo(f"已生成 {output}：{count} 个摊位，{pages} 页，{size_kb:.0f} KB，用时 {time.monotonic() - started:.1f} 秒")

@@ -101,7 +101,7 @@ def test_cli_writes_the_sheet_with_progress(shop, app, db, tmp_path):
     out = tmp_path / "out.pdf"
     result = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", str(market.id), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "第 1/1 页" in result.output and "3 个摊位" in result.output
+    assert "1/1 页（100%）" in result.output and "预计还需" in result.output and "3 个摊位" in result.output
     decoded = _decode_pdf(out.read_bytes(), tmp_path)
     assert sorted(decoded) == sorted(f"{app.config['PUBLIC_BASE_URL']}/s/{s['token']}" for s in stalls)
     missing = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", "9999", "-o", str(out)])
