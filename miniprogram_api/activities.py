@@ -12,7 +12,7 @@ from app.core.pagination import PageArgs, page_schema
 from app.core.time import utcnow
 from app.orgs.services import get_org
 from app.worklists import orgs as worklists
-from miniprogram_api.common import (BEARER, PatchSchema, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
+from miniprogram_api.common import (latitude, longitude, BEARER, PatchSchema, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, own_read,
                                     text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("activities", __name__, description="组织生活、签到与积分")
@@ -30,8 +30,8 @@ class ActivityCreateSchema(Schema):
     checkin_opens_at = fields.DateTime(load_default=None, metadata={"description": "默认开始前 30 分钟"})
     checkin_closes_at = fields.DateTime(load_default=None, metadata={"description": "默认活动结束时"})
     place_name = text(200, required=False, load_default=None)
-    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
-    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    lat = latitude(load_default=None)
+    lng = longitude(load_default=None)
     radius_m = Int(load_default=None, validate=validate.Range(10, 50000),
                               metadata={"description": "签到范围半径（米）"})
     capacity = Int(load_default=None, validate=validate.Range(1, 100000))
@@ -49,9 +49,8 @@ class ActivityUpdateSchema(PatchSchema):
     checkin_opens_at = fields.DateTime()
     checkin_closes_at = fields.DateTime()
     place_name = text(200, required=False, allow_none=True)
-    lat = fields.Float(allow_none=True, validate=validate.Range(-90, 90),
-                       metadata={"description": "GCJ-02 纬度（wx.getLocation({type: 'gcj02'})）"})
-    lng = fields.Float(allow_none=True, validate=validate.Range(-180, 180), metadata={"description": "GCJ-02 经度"})
+    lat = latitude(allow_none=True)
+    lng = longitude(allow_none=True)
     radius_m = Int(allow_none=True, validate=validate.Range(10, 50000), metadata={"description": "签到范围半径（米）"})
     capacity = Int(allow_none=True, validate=validate.Range(1, 100000))
 
@@ -67,8 +66,8 @@ class ActivitySchema(Schema):
     checkin_opens_at = LocalDateTime(required=True)
     checkin_closes_at = LocalDateTime(required=True)
     place_name = fields.String(allow_none=True)
-    lat = fields.Float(allow_none=True)
-    lng = fields.Float(allow_none=True)
+    lat = latitude(allow_none=True)
+    lng = longitude(allow_none=True)
     radius_m = Int(allow_none=True)
     capacity = Int(allow_none=True)
     points = Int(required=True)
@@ -110,8 +109,8 @@ class CheckinCodeSchema(Schema):
 
 class CheckinRequestSchema(Schema):
     payload = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
-    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    lat = latitude(load_default=None)
+    lng = longitude(load_default=None)
     accuracy = fields.Float(load_default=None, validate=validate.Range(0, 100000),
                             metadata={"description": "定位精度（米，即 wx.getLocation 返回的 accuracy）。"
                                                      "误差超过 500 米的定位无法证明身在现场，签到被拒绝"

@@ -4,7 +4,7 @@ from app.activities import queries, services
 from app.activities.models import AMENITIES
 from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
-from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, text
+from miniprogram_api.common import latitude, longitude, BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, text
 
 blp = Blueprint("care_stations", __name__, description="暖心驿站")
 
@@ -14,8 +14,8 @@ class CareStationCreateSchema(Schema):
     address = text(200, required=False, load_default=None)
     region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
     org_id = Int(load_default=None, metadata={"description": "负责的党组织（支部书记须填写）"})
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
-    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    lat = latitude(required=True)
+    lng = longitude(required=True)
     hours = text(64, required=False, load_default=None, metadata={"example": "全天开放"})
     amenities = fields.List(fields.String(validate=validate.OneOf(list(AMENITIES))), load_default=list,
                             validate=validate.Length(max=len(AMENITIES)),
@@ -37,8 +37,8 @@ class CareStationSchema(Schema):
     address = fields.String(allow_none=True)
     region_code = fields.String(required=True)
     org_id = Int(allow_none=True)
-    lat = fields.Float(required=True)
-    lng = fields.Float(required=True)
+    lat = latitude(required=True)
+    lng = longitude(required=True)
     hours = fields.String(allow_none=True)
     amenities = fields.List(fields.String(), required=True)
     amenity_labels = fields.Function(lambda s: [AMENITIES.get(a, a) for a in s.amenities or []])
@@ -47,8 +47,8 @@ class CareStationSchema(Schema):
 
 
 class NearbyArgs(PageArgs):
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
-    lng = fields.Float(required=True, validate=validate.Range(-180, 180))
+    lat = latitude(required=True)
+    lng = longitude(required=True)
     radius_m = Int(load_default=3000, validate=validate.Range(1, 50000))
 
 

@@ -275,3 +275,18 @@ class Person(fields.Nested):
         from app.identity import people
 
         return super()._serialize(people.card(value), attr, obj, **kwargs)
+
+
+# Every coordinate in or out of this API is GCJ-02 (国测局坐标), what wx.getLocation({type: 'gcj02'})
+# returns and what WeChat's map components draw; WGS-84 from a raw GPS would be off by hundreds of metres.
+GCJ02 = "GCJ-02（国测局坐标，即 wx.getLocation({type: 'gcj02'}) 的返回值）"
+
+
+def latitude(**kwargs) -> fields.Float:
+    kwargs.setdefault("validate", validate.Range(-90, 90))
+    return fields.Float(metadata={"description": f"纬度，{GCJ02}"}, **kwargs)
+
+
+def longitude(**kwargs) -> fields.Float:
+    kwargs.setdefault("validate", validate.Range(-180, 180))
+    return fields.Float(metadata={"description": f"经度，{GCJ02}"}, **kwargs)

@@ -7,7 +7,7 @@ from app.worklists import markets as worklists
 from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
-from miniprogram_api.common import BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
+from miniprogram_api.common import latitude, longitude, BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -18,8 +18,8 @@ class MarketCreateSchema(Schema):
                                 metadata={"description": "行政区划代码（6 位）", "example": "450403"})
     address = text(200, required=False, load_default=None)
     kind = fields.String(load_default="综合市场", validate=validate.OneOf(MARKET_KINDS))
-    lat = fields.Float(load_default=None, validate=validate.Range(-90, 90))
-    lng = fields.Float(load_default=None, validate=validate.Range(-180, 180))
+    lat = latitude(load_default=None)
+    lng = longitude(load_default=None)
 
 
 class MarketSchema(Schema):
@@ -28,8 +28,8 @@ class MarketSchema(Schema):
     region_code = fields.String(required=True)
     address = fields.String(allow_none=True)
     kind = fields.String(required=True)
-    lat = fields.Float(allow_none=True)
-    lng = fields.Float(allow_none=True)
+    lat = latitude(allow_none=True)
+    lng = longitude(allow_none=True)
     closed = fields.Function(lambda m: m.closed_at is not None, metadata={"description": "是否已关闭"})
     closed_at = LocalDateTime(allow_none=True)
     created_at = LocalDateTime()

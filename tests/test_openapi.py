@@ -66,3 +66,27 @@ def test_the_running_the_programme_contract_is_served_and_documented(client):
     for method, path in RUNNING_THE_PROGRAMME:
         operation = paths[path][method]
         assert operation.get("summary") or operation.get("description"), (method, path)
+
+
+def test_every_coordinate_states_its_system(client):
+    """Issue 12 item 4: GCJ-02 (what wx.getLocation({type:'gcj02'}) returns) wherever a
+    coordinate goes in or out."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    unstated = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            for name, value in (node.get("properties") or {}).items():
+                if name in ("lat", "lng") and "GCJ-02" not in str(value.get("description") or ""):
+                    unstated.append(f"{where}.{name}")
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+            stated = str(node.get("description") or "") + str((node.get("schema") or {}).get("description", ""))
+            if node.get("in") == "query" and node.get("name") in ("lat", "lng") and "GCJ-02" not in stated:
+                unstated.append(f"{where}?{node['name']}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(spec, "")
+    assert unstated == []
