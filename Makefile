@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate demo test-sqlite test-services browser bench fuzz clean
+.PHONY: run test venv migrate demo test-sqlite test-services browser bench fuzz clean lock
 
 run:
 	@$(PYTHON) scripts/run_local.py --check-ports
@@ -17,11 +17,18 @@ run:
 
 venv: $(VENV)/.installed
 
+# Installs exactly the locked tree (every package pinned with its hashes): requirements-dev.txt
+# is the runtime lock plus the test tools; production installs requirements.txt alone.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@
+
+# After changing requirements.in or requirements-dev.in: recompile both locks (needs PyPI).
+lock: venv
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 -o requirements.txt requirements.in
+	$(BIN)/uv pip compile --quiet --generate-hashes --python-version 3.11 -o requirements-dev.txt requirements-dev.in
 
 migrate: venv
 	$(FLASK) db upgrade
