@@ -120,7 +120,10 @@ class SharedCounters:
     def _mget(self, keys: list[str]) -> list:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.pid != os.getpid():
-            conn = self._local.conn = self.store.redis.connection_pool.make_connection()
+            # A connection of its own, outside the pool's accounting (the pool's make_connection
+            # would count it against max_connections forever); closed with its thread.
+            pool = self.store.redis.connection_pool
+            conn = self._local.conn = pool.connection_class(**pool.connection_kwargs)
         try:
             conn.send_command("MGET", *keys)
             return conn.read_response()
