@@ -102,8 +102,10 @@ def register_blueprints(app: Flask) -> None:
     from app.web import bp as web_bp
 
     from miniprogram_api.common import document_text_rule
+    from miniprogram_api.labels import document_enum_labels
 
     api.ma_plugin.converter.add_attribute_function(document_text_rule)
+    api.ma_plugin.converter.add_attribute_function(document_enum_labels)
     miniprogram_api.register(api)
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)

@@ -90,3 +90,25 @@ def test_every_coordinate_states_its_system(client):
 
     walk(spec, "")
     assert unstated == []
+
+
+def test_every_option_code_has_a_chinese_label(client):
+    """Issue 12 item 2: option values are codes (English) with Chinese labels in the document."""
+    spec = client.get("/api/v1/openapi.json").get_json()
+    unlabelled = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            values = node.get("enum")
+            if isinstance(values, list) and values and all(isinstance(v, str) and v.isascii() for v in values):
+                labels = node.get("x-enum-labels") or {}
+                unlabelled.extend(f"{where}: {v}" for v in values
+                                  if not any("\u4e00" <= ch <= "\u9fff" for ch in str(labels.get(v, ""))))
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(spec, "")
+    assert unlabelled == []
