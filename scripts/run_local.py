@@ -40,9 +40,20 @@ def check_ports() -> bool:
     return not taken
 
 
-def start(name: str, args: list[str]) -> subprocess.Popen:
-    print(f"启动 {name}: {' '.join(args)}", flush=True)
-    return subprocess.Popen(args, cwd=ROOT, env=os.environ.copy())
+LOGS = ROOT / "instance" / "logs"
+
+
+def start(name: str, args: list[str], log: str) -> subprocess.Popen:
+    """Each process writes to its own file under instance/logs, so that the terminal ends with
+    the block of addresses and keeps it."""
+    print(f"启动 {name}（日志 instance/logs/{log}）", flush=True)
+    with open(LOGS / log, "ab") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT)
+
+
+def tail(log: str, lines: int = 15) -> str:
+    path = LOGS / log
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def wait_until_up(url: str, seconds: float = 30) -> bool:
@@ -87,23 +98,23 @@ def main() -> int:
         return 1
     os.environ.setdefault("WECHAT_API_BASE_URL", f"http://127.0.0.1:{SIM_PORT}/")
     api = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{API_PORT}")
-    logs = ROOT / "instance" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)])]
+    LOGS.mkdir(parents=True, exist_ok=True)
+    logs = LOGS
+    processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)],
+                       "wechat-sim.log")]
     if not wait_until_up(f"http://127.0.0.1:{SIM_PORT}/"):
-        print("微信接口模拟器未能启动", file=sys.stderr)
-    # The production config (route-only access log, JSON errors), two workers on a laptop; the
-    # access log goes to a file so that the block of addresses below stays on screen.
+        print("微信接口模拟器未能启动：\n" + tail("wechat-sim.log"), file=sys.stderr)
+    # The production config (route-only access log, JSON errors), two workers on a laptop.
     processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
                                               "--access-logfile", str(logs / "access.log"),
-                                              "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"]))
-    processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"]))
+                                              "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"], "api.log"))
+    processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"], "scheduler.log"))
     up = wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz")
     if not up or any(process.poll() is not None for process in processes):
         # Our own processes must be the ones answering: a port taken meanwhile makes gunicorn
         # exit while something else answers the health check.
-        print("启动失败：API 或其他进程没有起来，请查看上方日志（端口可用 PORT=…、WECHAT_SIM_PORT=… 更换）",
-              file=sys.stderr)
+        print("启动失败：API 或其他进程没有起来（端口可用 PORT=…、WECHAT_SIM_PORT=… 更换）。API 日志最后几行：\n"
+              + tail("api.log"), file=sys.stderr)
         stop_all(processes)
         return 1
     stall = demo_stall_url(api)
@@ -116,7 +127,7 @@ def main() -> int:
     if stall:
         print(f"  演示摊位亮照页  {stall}")
     print(f"  演示登录 sim-alice：{login}")
-    print(f"  访问日志        {logs / 'access.log'}")
+    print(f"  日志            instance/logs/（api.log、access.log、scheduler.log、wechat-sim.log）")
     print("  按 Ctrl+C 停止全部进程\n", flush=True)
     return watch(processes)
 
@@ -147,7 +158,7 @@ def watch(processes) -> int:
         interrupted = True
     stop_all(processes)
     if not interrupted:
-        print("有进程意外退出，已停止全部进程；请查看上方日志", file=sys.stderr)
+        print("有进程意外退出，已停止全部进程；请查看 instance/logs/ 下的日志", file=sys.stderr)
         return 1
     return 0
 
