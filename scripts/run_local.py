@@ -156,6 +156,10 @@ def watch(processes) -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
+    # A second Ctrl+C or TERM (a terminal sends it to the whole group) must not cut the shutdown
+    # short and leave a child running.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_all(processes)
     if not interrupted:
         print("有进程意外退出，已停止全部进程；请查看 instance/logs/ 下的日志", file=sys.stderr)
