@@ -43,6 +43,10 @@ class Config:
     def __init__(self) -> None:
         instance = _instance_dir()
         self.INSTANCE_DIR = str(instance)
+        # "production" makes `flask doctor`'s findings fatal and the gunicorn config refuse to
+        # start on them (deploy/gunicorn.conf.py); anything else is a development machine.
+        self.APP_ENV = os.environ.get("APP_ENV", "development")
+        self.SECRET_KEY_FROM_ENV = bool(os.environ.get("SECRET_KEY"))
         self.SECRET_KEY = _secret_key(instance)
         self.SQLALCHEMY_DATABASE_URI = os.environ.get(
             "DATABASE_URL", f"sqlite:///{instance / 'xgz.db'}"

@@ -107,10 +107,24 @@ def wechat_sim(host: str, port: int) -> None:
     run_simple(host, port, sim, threaded=True, use_reloader=False)
 
 
+@click.command("doctor")
+def doctor_command() -> None:
+    """检查配置是否可以上线：密钥、对外地址、数据库与迁移、Redis、上传目录、微信凭据（有致命问题时退出码为 1）"""
+    from flask import current_app
+
+    from app.doctor import examine, fatal, report
+
+    findings = examine(current_app._get_current_object())
+    click.echo(report(findings))
+    if fatal(findings):
+        raise SystemExit(1)
+
+
 def register(app: Flask) -> None:
     for group in (seed_cli, users_cli, regions_cli):
         app.cli.add_command(group)
     app.cli.add_command(wechat_sim)
+    app.cli.add_command(doctor_command)
     for path in FEATURE_CLI:
         module = importlib.import_module(path)  # a bad path fails loudly, not a missing command
         for command in module.commands:

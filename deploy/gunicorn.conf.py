@@ -49,3 +49,23 @@ def on_starting(server):
     from app.core.serving import install_envelope_errors
 
     install_envelope_errors()  # in the master, before the workers fork
+    _refuse_an_unfit_production_config(server)
+
+
+def _refuse_an_unfit_production_config(server):
+    """APP_ENV=production: the same checks as `flask doctor`; a fatal finding stops the start."""
+    if os.environ.get("APP_ENV") != "production":
+        return
+    from app import create_app
+    from app.doctor import examine, fatal, report
+
+    app = create_app()
+    findings = examine(app)
+    with app.app_context():  # no connection of the master's may survive into the forked workers
+        from app.extensions import db
+
+        for engine in db.engines.values():
+            engine.dispose()
+    if fatal(findings):
+        server.log.error("配置不能上线（flask --app wsgi doctor 查看全部）：\n%s", report(findings))
+        raise SystemExit(1)

@@ -11,7 +11,8 @@ stalls_cli = AppGroup("stalls", help="摊位与二维码")
 @click.argument("market_id", type=int)
 @click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False, writable=True),
               help="输出的 PDF 文件")
-def qr_sheet(market_id: int, output: str) -> None:
+@click.option("--allow-local", is_flag=True, help="允许 PUBLIC_BASE_URL 为本机或 http 地址（仅用于测试打印）")
+def qr_sheet(market_id: int, output: str, allow_local: bool) -> None:
     """生成市场全部摊位的二维码贴纸（A4，每页 24 个）"""
     import math
     import os
@@ -24,6 +25,13 @@ def qr_sheet(market_id: int, output: str) -> None:
     from app.markets.models import Market, Stall
     from app.markets.qr import PER_PAGE, market_stall_rows, write_sticker_sheet
 
+    from flask import current_app
+
+    from app.doctor import public_url_problem
+
+    problem = public_url_problem(current_app.config["PUBLIC_BASE_URL"])
+    if problem and not allow_local:  # a sticker is printed once and pasted for years
+        raise click.ClickException(f"{problem}。请先设置正确的 PUBLIC_BASE_URL；仅测试打印时可加 --allow-local")
     market = db.session.get(Market, market_id)
     if market is None:
         raise click.ClickException(f"市场 {market_id} 不存在")

@@ -99,10 +99,12 @@ def test_cli_writes_the_sheet_with_progress(shop, app, db, tmp_path):
     manager = shop.manager(market)
     stalls = shop.stalls(market, manager, [f"B-{i:02d}" for i in range(1, 4)])
     out = tmp_path / "out.pdf"
-    result = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", str(market.id), "-o", str(out)])
+    refused = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", str(market.id), "-o", str(out)])
+    assert refused.exit_code != 0 and "PUBLIC_BASE_URL" in refused.output and not out.exists()  # a loopback base
+    result = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", str(market.id), "-o", str(out), "--allow-local"])
     assert result.exit_code == 0, result.output
     assert "1/1 页（100%）" in result.output and "预计还需" in result.output and "3 个摊位" in result.output
     decoded = _decode_pdf(out.read_bytes(), tmp_path)
     assert sorted(decoded) == sorted(f"{app.config['PUBLIC_BASE_URL']}/s/{s['token']}" for s in stalls)
-    missing = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", "9999", "-o", str(out)])
+    missing = app.test_cli_runner().invoke(args=["stalls", "qr-sheet", "9999", "-o", str(out), "--allow-local"])
     assert missing.exit_code != 0 and "不存在" in missing.output

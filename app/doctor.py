@@ -1,0 +1,130 @@
+"""`flask doctor`: is this configuration fit to serve? Each check gives a finding: ok, a warning,
+or fatal. In production (APP_ENV=production) fatal findings stop `flask doctor` with exit code 1
+and keep gunicorn from starting (deploy/gunicorn.conf.py); on a development machine the same
+findings are warnings where they only matter for production (the simulator, a loopback URL)."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from flask import Flask
+from sqlalchemy import text
+
+OK, WARN, FATAL = "ok", "warning", "fatal"
+SIMULATOR_APPID, SIMULATOR_SECRET = "wxsimulator000001", "simulator-secret"
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str
+    check: str
+    message: str
+
+
+def _loopback(host: str | None) -> bool:
+    if not host:
+        return True
+    if host in ("localhost",) or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why stickers printed with this base URL would not work for a consumer, or None."""
+    parsed = urlparse(url)
+    if _loopback(parsed.hostname):
+        return f"PUBLIC_BASE_URL 指向本机（{url}）：按它印出的二维码在别人的手机上打不开"
+    if parsed.scheme != "https":
+        return f"PUBLIC_BASE_URL 不是 https（{url}）：微信“扫普通链接二维码打开小程序”与浏览器都要求 https"
+    return None
+
+
+def examine(app: Flask) -> list[Finding]:
+    production = app.config.get("APP_ENV") == "production"
+    serious = FATAL if production else WARN
+    findings: list[Finding] = []
+
+    def add(level: str, check: str, message: str) -> None:
+        findings.append(Finding(level, check, message))
+
+    if not app.config.get("SECRET_KEY_FROM_ENV"):
+        add(serious, "SECRET_KEY", "SECRET_KEY 未在环境变量中设置（使用的是自动生成并保存在 instance/ 的密钥）："
+                                   "多台机器会各不相同，换机器后所有登录与签到码失效")
+    elif len(app.config["SECRET_KEY"]) < 32:
+        add(FATAL if production else WARN, "SECRET_KEY", "SECRET_KEY 太短（少于 32 个字符）")
+    else:
+        add(OK, "SECRET_KEY", "已从环境变量设置")
+
+    problem = public_url_problem(app.config["PUBLIC_BASE_URL"])
+    add(serious if problem else OK, "PUBLIC_BASE_URL", problem or app.config["PUBLIC_BASE_URL"])
+
+    from app.extensions import db
+
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            add(OK, "数据库", f"可连接（{db.engine.url.render_as_string(hide_password=True)}）")
+            findings.append(_migration_state(app))
+        except Exception as exc:  # the finding is the point: say what failed
+            add(FATAL, "数据库", f"无法连接：{type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+
+        from app.extensions import kv
+
+        if kv.shared:
+            add(OK if kv.ping() else FATAL, "Redis", "可连接" if kv.ping() else "已配置 REDIS_URL 但无法连接")
+        else:
+            add(WARN if production else OK, "Redis", "未配置 REDIS_URL：只能单机运行（多台 API 服务器必须共用 Redis）")
+
+    findings.append(_upload_dir(app.config["UPLOAD_DIR"]))
+
+    simulator = (app.config["WECHAT_APPID"] == SIMULATOR_APPID or app.config["WECHAT_SECRET"] == SIMULATOR_SECRET
+                 or _loopback(urlparse(app.config["WECHAT_API_BASE_URL"]).hostname))
+    add(serious if simulator else OK, "微信接口",
+        "使用的是本地模拟器的凭据或地址（WECHAT_APPID / WECHAT_SECRET / WECHAT_API_BASE_URL）" if simulator
+        else f"{app.config['WECHAT_API_BASE_URL']}（appid {app.config['WECHAT_APPID']}）")
+    return findings
+
+
+def _migration_state(app: Flask) -> Finding:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from app.extensions import db
+
+    script = ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config())
+    heads = set(script.get_heads())
+    with db.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    if current == heads:
+        return Finding(OK, "数据库结构", f"已是最新（{', '.join(sorted(heads))}）")
+    return Finding(FATAL, "数据库结构", f"未迁移到最新：当前 {', '.join(sorted(current)) or '空库'}，"
+                                     f"应为 {', '.join(sorted(heads))}。请运行 flask --app wsgi db upgrade")
+
+
+def _upload_dir(path: str) -> Finding:
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".doctor-"):
+            pass
+        return Finding(OK, "上传目录", f"可写（{path}）")
+    except OSError as exc:
+        return Finding(FATAL, "上传目录", f"不可写（{path}）：{exc.strerror or exc}")
+
+
+def fatal(findings: list[Finding]) -> list[Finding]:
+    return [finding for finding in findings if finding.level == FATAL]
+
+
+def report(findings: list[Finding]) -> str:
+    marks = {OK: "✓", WARN: "!", FATAL: "✗"}
+    lines = [f"{marks[f.level]} {f.check}：{f.message}" for f in findings]
+    bad = fatal(findings)
+    lines.append(f"{len(bad)} 项致命问题，不能上线" if bad else "没有致命问题")
+    return "\n".join(lines)
