@@ -96,8 +96,10 @@ def get_credential(credential_id: int) -> Credential:
     return get_or_404(Credential, credential_id, "CREDENTIAL_NOT_FOUND")
 
 
-def review_credential(actor, credential_id: int, decision: str, reason: str | None) -> Credential:
-    """By the manager of a market where the entity holds a stall, or a regulator of its region."""
+def _for_reviewer(actor, credential_id: int) -> tuple[Credential, Merchant, str]:
+    """The credential, its entity, and the role under which `actor` decides on it: the manager
+    of a market where the entity holds a stall, or a regulator of its region. Anyone else
+    cannot tell it exists (404)."""
     credential = get_credential(credential_id)
     merchant = db.session.get(Merchant, credential.merchant_id)
     try:
@@ -106,6 +108,12 @@ def review_credential(actor, credential_id: int, decision: str, reason: str | No
         if exc.code == "MERCHANT_NOT_FOUND":
             raise NotFound(code="CREDENTIAL_NOT_FOUND")
         raise
+    return credential, merchant, role
+
+
+def review_credential(actor, credential_id: int, decision: str, reason: str | None) -> Credential:
+    """By the manager of a market where the entity holds a stall, or a regulator of its region."""
+    credential, merchant, role = _for_reviewer(actor, credential_id)
     reason = decision_reason(decision, reason)
     if decision == "approve":
         _refuse_expired(credential.valid_until, local_today())
@@ -123,14 +131,7 @@ def review_credential(actor, credential_id: int, decision: str, reason: str | No
 def revoke_credential(actor, credential_id: int, reason: str) -> Credential:
     """A verified document withdrawn (found forged, superseded, cancelled by the issuer): the
     badge stops showing it at once; the entity's owner is told why; audited."""
-    credential = get_credential(credential_id)
-    merchant = db.session.get(Merchant, credential.merchant_id)
-    try:
-        role = authorize_over_merchant(actor, merchant, include_pending=False)
-    except APIError as exc:
-        if exc.code == "MERCHANT_NOT_FOUND":
-            raise NotFound(code="CREDENTIAL_NOT_FOUND")
-        raise
+    credential, merchant, role = _for_reviewer(actor, credential_id)
     reason = decision_reason("revoke", reason)
     decide(credential, actor, "verified", "revoked", reason, "CREDENTIAL_NOT_VERIFIED")
     badge_cache.changed(merchant_id=merchant.id)
