@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 
 import click
 from flask import Flask
@@ -27,6 +28,20 @@ def seed_demo_command() -> None:
     click.echo("演示数据已就绪。")
 
 
+@contextmanager
+def committed_or_refused():
+    """One transaction for a command: committed when the block succeeds; a refusal of the
+    services (APIError) rolls back and becomes the command's Chinese error message."""
+    from app.core.errors import APIError
+
+    try:
+        yield
+        db.session.commit()
+    except APIError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip())
+
+
 @users_cli.command("grant")
 @click.argument("openid")
 @click.argument("role")
@@ -34,16 +49,10 @@ def seed_demo_command() -> None:
 @click.option("--reason", default="命令行授权")
 def users_grant(openid: str, role: str, scope: str | None, reason: str) -> None:
     """授予角色（用户从未登录过也会先创建）"""
-    from app.core.errors import APIError
     from app.identity.services import find_or_create_user, grant_role
 
-    try:
-        user = find_or_create_user(openid)
-        grant = grant_role(user, role, scope, reason=reason)
-        db.session.commit()
-    except APIError as exc:
-        db.session.rollback()
-        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip())
+    with committed_or_refused():
+        grant = grant_role(find_or_create_user(openid), role, scope, reason=reason)
     click.echo(f"已授予 {openid}: {grant.role} {grant.scope or '(无范围)'}")
 
 
@@ -54,22 +63,16 @@ def users_grant(openid: str, role: str, scope: str | None, reason: str) -> None:
 @click.option("--reason", required=True, help="撤销原因（记入审计日志）")
 def users_revoke(openid: str, role: str, scope: str | None, reason: str) -> None:
     """撤销角色（记入审计日志；所有服务进程的下一次请求起生效）"""
-    from app.core.errors import APIError
     from app.identity.models import User
     from app.identity.services import find_grant, revoke_role
+    from app.reminders.notices import tell_role_revoked
 
-    try:
-        user = db.session.scalar(db.select(User).where(User.openid == openid))
-        if user is None:
-            raise click.ClickException(f"找不到用户 {openid}")
+    user = db.session.scalar(db.select(User).where(User.openid == openid))
+    if user is None:
+        raise click.ClickException(f"找不到用户 {openid}")
+    with committed_or_refused():
         grant = revoke_role(find_grant(user, role, scope), actor=None, actor_role="cli", reason=reason)
-        from app.reminders.notices import tell_role_revoked
-
         tell_role_revoked(grant, reason)
-        db.session.commit()
-    except APIError as exc:
-        db.session.rollback()
-        raise click.ClickException(f"{exc.message} {exc.details or ''}".strip())
     click.echo(f"已撤销 {openid}: {grant.role} {grant.scope or '(无范围)'}")
 
 

@@ -99,14 +99,13 @@ def main() -> int:
     os.environ.setdefault("WECHAT_API_BASE_URL", f"http://127.0.0.1:{SIM_PORT}/")
     api = os.environ.get("PUBLIC_BASE_URL", f"http://127.0.0.1:{API_PORT}")
     LOGS.mkdir(parents=True, exist_ok=True)
-    logs = LOGS
     processes = [start("微信接口模拟器", [str(BIN / "flask"), "--app", "wsgi", "wechat-sim", "--port", str(SIM_PORT)],
                        "wechat-sim.log")]
     if not wait_until_up(f"http://127.0.0.1:{SIM_PORT}/"):
         print("微信接口模拟器未能启动：\n" + tail("wechat-sim.log"), file=sys.stderr)
     # The production config (route-only access log, JSON errors), two workers on a laptop.
     processes.append(start("API（gunicorn）", [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", "-w", "2",
-                                              "--access-logfile", str(logs / "access.log"),
+                                              "--access-logfile", str(LOGS / "access.log"),
                                               "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"], "api.log"))
     processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"], "scheduler.log"))
     up = wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz")

@@ -52,6 +52,21 @@ def _validate_times(starts: datetime, ends: datetime, opens: datetime, closes: d
         raise APIError(code="ACTIVITY_TIME_INVALID", details={"reason": "活动或签到时段过长（最长 7 天）"})
 
 
+def _check_place(lat, lng, radius_m) -> None:
+    """A geofence needs all three of latitude, longitude and radius, or none."""
+    place = (lat, lng, radius_m)
+    if any(v is not None for v in place) and not all(v is not None for v in place):
+        raise APIError(code="ACTIVITY_PLACE_INCOMPLETE")
+
+
+def _refuse_if_over(activity: Activity) -> None:
+    """A cancelled or finished activity takes no more sign-ups or changes."""
+    if activity.cancelled:
+        raise APIError(code="ACTIVITY_CANCELLED", details={"reason": activity.cancel_reason})
+    if utcnow() > activity.ends_at:
+        raise APIError(code="ACTIVITY_ENDED")
+
+
 def create_activity(actor, org: PartyOrg, data: dict) -> Activity:
     """Schedule an activity for `org`. The description passes WeChat's content check before
     anything is written ("call, then write")."""
@@ -60,9 +75,7 @@ def create_activity(actor, org: PartyOrg, data: dict) -> Activity:
     opens = as_utc(data["checkin_opens_at"]) if data.get("checkin_opens_at") else starts - CHECKIN_OPENS_BEFORE
     closes = as_utc(data["checkin_closes_at"]) if data.get("checkin_closes_at") else ends
     _validate_times(starts, ends, opens, closes)
-    place = (data.get("lat"), data.get("lng"), data.get("radius_m"))
-    if any(v is not None for v in place) and not all(v is not None for v in place):
-        raise APIError(code="ACTIVITY_PLACE_INCOMPLETE")
+    _check_place(data.get("lat"), data.get("lng"), data.get("radius_m"))
     if data.get("audience") == "station_riders" and org.sector != "rider":
         raise APIError(code="ACTIVITY_AUDIENCE_INVALID")
     activity = Activity(
@@ -114,34 +127,21 @@ def update_activity(actor, activity_id: int, changes: dict) -> Activity:
     told what changed; audited with before and after."""
     activity = get_activity(activity_id)
     role = authorize_activity_organiser(actor, activity)
-    if activity.cancelled:
-        raise APIError(code="ACTIVITY_CANCELLED", details={"reason": activity.cancel_reason})
-    if utcnow() > activity.ends_at:
-        raise APIError(code="ACTIVITY_ENDED")
+    _refuse_if_over(activity)
     new = {key: as_utc(value) if key in _TIMES and value is not None else value for key, value in changes.items()}
     merged = {key: new.get(key, getattr(activity, key)) for key in EDITABLE}
     if any(merged[key] is None for key in _TIMES):
         raise APIError(code="ACTIVITY_TIME_INVALID")
     _validate_times(merged["starts_at"], merged["ends_at"], merged["checkin_opens_at"], merged["checkin_closes_at"])
-    place = (merged["lat"], merged["lng"], merged["radius_m"])
-    if any(v is not None for v in place) and not all(v is not None for v in place):
-        raise APIError(code="ACTIVITY_PLACE_INCOMPLETE")
-    changed = {key: value for key, value in new.items() if getattr(activity, key) != value}
-    if not changed:
+    _check_place(merged["lat"], merged["lng"], merged["radius_m"])
+    before, after = edits.apply(activity, new)
+    if not after:
         return activity
-    before = {key: _plain(getattr(activity, key)) for key in changed}
-    for key, value in changed.items():
-        setattr(activity, key, value)
     db.session.flush()
-    audit.record("activity.update", "activity", activity.id, actor=actor, actor_role=role,
-                 before=before, after={key: _plain(value) for key, value in changed.items()})
-    if {"starts_at", "ends_at", "place_name", "lat", "lng"} & changed.keys():
+    audit.record("activity.update", "activity", activity.id, actor=actor, actor_role=role, before=before, after=after)
+    if {"starts_at", "ends_at", "place_name", "lat", "lng"} & after.keys():
         _tell_registrants(activity, "changed", f"“{activity.title}”的时间或地点有变更：{_when_and_where(activity)}。")
     return activity
-
-
-def _plain(value):
-    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _when_and_where(activity: Activity) -> str:
@@ -158,10 +158,7 @@ def _tell_registrants(activity: Activity, outcome: str, body: str, reason: str |
 
 
 def _open_for_sign_up(activity: Activity, user) -> None:
-    if activity.cancelled:
-        raise APIError(code="ACTIVITY_CANCELLED", details={"reason": activity.cancel_reason})
-    if utcnow() > activity.ends_at:
-        raise APIError(code="ACTIVITY_ENDED")
+    _refuse_if_over(activity)
     if not is_eligible(user.id, activity):
         raise APIError(code="ACTIVITY_NOT_ELIGIBLE")
 

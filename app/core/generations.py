@@ -97,12 +97,6 @@ class HostCounters:
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
-    def close(self) -> None:
-        if self._map is not None and self._pid == os.getpid():
-            self._map.close()
-            os.close(self._fd)
-        self._map = self._fd = self._pid = None
-
 
 class SharedCounters:
     """Counters in Redis. A missing counter starts at a random value, so a Redis that lost its
@@ -158,12 +152,6 @@ class SharedCounters:
             pipe.execute()
 
         self.store._redis_call(on_redis, lambda: log.warning("change counters not bumped: Redis down"))
-
-    def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.disconnect()
-            self._local.conn = None
 
 
 def counters():

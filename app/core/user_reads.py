@@ -85,8 +85,8 @@ def cached_read(topic: str, owner: Callable[[], object]) -> Callable:
                 return _answer(kept[2], kept[3], kept[4])
             response = view(*args, **kwargs)
             if isinstance(response, Response) and response.status_code == 200 and not response.direct_passthrough:
-                etag = _answers.put(cache_key, counter, response.get_data(), response.mimetype)
-                return _answer(response.get_data(), response.mimetype, etag)
+                body = response.get_data()
+                return _answer(body, response.mimetype, _answers.put(cache_key, counter, body, response.mimetype))
             return response
 
         wrapper.own_read_topics = (topic,)  # copied outward by functools.wraps, up to the route

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from flask import current_app, g, request
+from flask import current_app, g, has_request_context, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
@@ -21,6 +21,7 @@ from sqlalchemy.orm import joinedload, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.core import generations, user_reads
+from app.core.audit import REGION_KEY as audit_region_key
 from app.core.caches import process_cache
 from app.core.errors import APIError, Forbidden, OutOfScope, Unauthorized
 from app.extensions import db
@@ -255,12 +256,8 @@ def authorize(user, roles: Iterable[str], target: Target | None = None) -> str:
 def _remember_region(target: Target | None) -> None:
     """The audit row of this request's change names the region of the object it was allowed on
     (app.core.audit.REGION_KEY), so regulators can read their region's trail."""
-    from flask import has_request_context
-
-    from app.core.audit import REGION_KEY
-
     if target is not None and target.region_code and has_request_context():
-        g.setdefault(REGION_KEY, target.region_code)
+        g.setdefault(audit_region_key, target.region_code)
 
 
 def scopes_of(user, role: str) -> list:
