@@ -181,7 +181,10 @@ def make_leader_lock(app, name: str = DEFAULT_NAME) -> LeaderLock:
     """The lock that suits the configured services (see the module docstring)."""
     store = app.extensions.get("kv")
     if store is not None and getattr(store, "redis", None) is not None:
-        return RedisLeaderLock(store.redis, f"{store.prefix}leader:{name}")
+        # The lease bounds how long a dead leader blocks its standby (SIGKILL, power loss); a
+        # clean stop releases at once. Renewal every third of it survives two missed renewals.
+        return RedisLeaderLock(store.redis, f"{store.prefix}leader:{name}",
+                               ttl=float(app.config.get("SCHEDULER_LEASE_SECONDS", 30)))
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     if url.startswith("postgresql"):
         return PostgresLeaderLock(url, name)

@@ -86,9 +86,13 @@ def build_scheduler(app, lock: LeaderLock | None = None) -> BlockingScheduler:
         executors={"default": ThreadPoolExecutor(max_workers=3)},
         job_defaults={"coalesce": True, "max_instances": 1},
     )
+    frequent = {name for name, series in all_series().items() if isinstance(series.when, Every)}
     for job in job_table(app):
+        # A new leader (first start, or a standby taking over) runs the frequent series at once:
+        # reminders that fell due while nobody led go out now, not at the next tick.
+        first_run = {"next_run_time": datetime.now(scheduler.timezone)} if job.name in frequent else {}
         scheduler.add_job(execute, job.trigger, args=(app, job.name, lock), id=job.name, name=job.description,
-                          misfire_grace_time=job.misfire_grace_time, coalesce=True, max_instances=1)
+                          misfire_grace_time=job.misfire_grace_time, coalesce=True, max_instances=1, **first_run)
     return scheduler
 
 
