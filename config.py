@@ -48,6 +48,18 @@ class Config:
         self.APP_ENV = os.environ.get("APP_ENV", "development")
         self.SECRET_KEY_FROM_ENV = bool(os.environ.get("SECRET_KEY"))
         self.SECRET_KEY = _secret_key(instance)
+        # Issue 13 item 6, secrets and backups.
+        # Key rotation: the previous SECRET_KEY(s), comma-separated. Flask's
+        # name and form (a list, oldest first, the current key not in it). They keep only
+        # the short-lived check-in codes and code-image URLs on screen valid across the restart;
+        # login tokens signed with them are rejected, which is what a rotation is for. Remove
+        # them a few minutes after every instance runs the new key (`flask doctor` warns).
+        self.SECRET_KEY_FALLBACKS = [key.strip() for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",")
+                                     if key.strip()]
+        # Backups (scripts/backup.py): where each run writes its dated directory (database dump
+        # and photos), and how many days of them are kept; older ones are deleted by the run.
+        self.BACKUP_DIR = os.environ.get("BACKUP_DIR", str(instance / "backups"))
+        self.BACKUP_KEEP_DAYS = _int("BACKUP_KEEP_DAYS", 14)
         self.SQLALCHEMY_DATABASE_URI = os.environ.get(
             "DATABASE_URL", f"sqlite:///{instance / 'xgz.db'}"
         )

@@ -60,6 +60,7 @@ def examine(app: Flask) -> list[Finding]:
         add(FATAL if production else WARN, "SECRET_KEY", "SECRET_KEY 太短（少于 32 个字符）")
     else:
         add(OK, "SECRET_KEY", "已从环境变量设置")
+    findings.extend(_key_fallbacks(app))
 
     problem = public_url_problem(app.config["PUBLIC_BASE_URL"])
     add(serious if problem else OK, "PUBLIC_BASE_URL", problem or app.config["PUBLIC_BASE_URL"])
@@ -89,6 +90,26 @@ def examine(app: Flask) -> list[Finding]:
     add(serious if simulator else OK, "微信接口",
         "使用的是本地模拟器的凭据或地址（WECHAT_APPID / WECHAT_SECRET / WECHAT_API_BASE_URL）" if simulator
         else f"{app.config['WECHAT_API_BASE_URL']}（appid {app.config['WECHAT_APPID']}）")
+    return findings
+
+
+# How long after a key rotation SECRET_KEY_FALLBACKS should go: the longest thing they keep
+# valid is a check-in code or code-image URL (60 s), plus the time to restart every instance.
+FALLBACK_REMOVE_AFTER_MINUTES = 5
+
+
+def _key_fallbacks(app: Flask) -> list[Finding]:
+    """A rotation in progress is a warning, never fatal (production must start with it): the
+    old key still validates check-in codes, so it must not stay configured."""
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
+    if not fallbacks:
+        return []
+    findings = [Finding(WARN, "SECRET_KEY_FALLBACKS",
+                        f"配置了 {len(fallbacks)} 个旧密钥：密钥轮换进行中，旧密钥只让轮换前显示的签到码与签到码图片"
+                        f"继续有效（登录凭证一律作废）。全部实例换上新密钥 {FALLBACK_REMOVE_AFTER_MINUTES} 分钟后，"
+                        "请删除 SECRET_KEY_FALLBACKS 并再次重启")]
+    if app.config["SECRET_KEY"] in fallbacks:
+        findings.append(Finding(WARN, "SECRET_KEY_FALLBACKS", "SECRET_KEY_FALLBACKS 中含有当前的 SECRET_KEY：轮换没有生效"))
     return findings
 
 

@@ -1,9 +1,10 @@
 """Rotating check-in codes and the check-in itself (党员签到).
 
 A code is `c1.<activity_id>.<slot>.<mac>`: slot = floor(unix time / 30 s), mac = the first 12
-base64url characters (72 bits) of HMAC-SHA256 over activity and slot, keyed from SECRET_KEY.
-The organiser's phone shows a new one every 30 s; the current and the previous slot are
-accepted, so a screenshot forwarded to someone far away stops working within a minute."""
+base64url characters (72 bits) of HMAC-SHA256 over activity and slot, keyed from SECRET_KEY
+(or, during a key rotation, from one of SECRET_KEY_FALLBACKS). The organiser's phone shows a new
+one every 30 s; the current and the previous slot are accepted, so a screenshot forwarded to
+someone far away stops working within a minute."""
 from __future__ import annotations
 
 import base64
@@ -52,19 +53,29 @@ def seconds_left_in_slot(now: datetime) -> int:
     return max(1, math.ceil((slot_of(now) + 1) * SLOT_SECONDS - elapsed))
 
 
-def _key() -> bytes:
+@functools.lru_cache(maxsize=16)
+def _derived_key(secret: str) -> bytes:
     # Derived rather than SECRET_KEY itself, so a leaked check-in MAC says nothing about tokens.
-    app = current_app._get_current_object()
-    key = app.extensions.get("checkin_key")
-    if key is None:
-        key = hmac.new(app.config["SECRET_KEY"].encode(), b"xgz-checkin-code-v1", hashlib.sha256).digest()
-        app.extensions["checkin_key"] = key
-    return key
+    return hmac.new(secret.encode(), b"xgz-checkin-code-v1", hashlib.sha256).digest()
 
 
-def _mac(activity_id: int, slot: int) -> str:
-    digest = hmac.new(_key(), f"{activity_id}.{slot}".encode(), hashlib.sha256).digest()
+def _key() -> bytes:
+    return _derived_key(current_app.config["SECRET_KEY"])
+
+
+def _mac(activity_id: int, slot: int, key: bytes | None = None) -> str:
+    digest = hmac.new(key or _key(), f"{activity_id}.{slot}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode()[:MAC_CHARS]
+
+
+def _mac_matches(activity_id: int, slot: int, mac: str) -> bool:
+    """Under SECRET_KEY, or under a key of SECRET_KEY_FALLBACKS (a rotation in progress): the
+    code on the projector when the servers restarted with a new key still works. It gets no
+    longer than any code, since check_slot applies the same current-or-previous-slot window."""
+    if hmac.compare_digest(mac.encode(), _mac(activity_id, slot).encode()):
+        return True
+    return any(hmac.compare_digest(mac.encode(), _mac(activity_id, slot, _derived_key(old)).encode())
+               for old in current_app.config.get("SECRET_KEY_FALLBACKS") or ())
 
 
 def make_payload(activity_id: int, slot: int) -> str:
@@ -90,7 +101,7 @@ def parse_payload(payload: str) -> ScannedCode | None:
     if len(activity_part) > 12 or len(slot_part) > 12:
         return None
     activity_id, slot = int(activity_part), int(slot_part)
-    if not hmac.compare_digest(mac.encode(), _mac(activity_id, slot).encode()):
+    if not _mac_matches(activity_id, slot, mac):
         return None
     return ScannedCode(activity_id, slot)
 
@@ -109,9 +120,12 @@ CODE_IMAGE_SECONDS = 60  # a slot and its grace: the screen asks for a new code 
 
 
 def _image_signer():
+    """Signs with SECRET_KEY; also verifies URLs signed under SECRET_KEY_FALLBACKS (Flask's
+    key-list order: oldest first, the signing key last), still within CODE_IMAGE_SECONDS."""
     from itsdangerous import URLSafeTimedSerializer
 
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=CODE_IMAGE_SALT)
+    keys = [*(current_app.config.get("SECRET_KEY_FALLBACKS") or ()), current_app.config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=CODE_IMAGE_SALT)
 
 
 def signed_code_image(activity_id: int, slot: int) -> str:

@@ -30,6 +30,8 @@ TOKEN_SALT = "xgz-auth-v1"
 
 
 def _serializer() -> URLSafeTimedSerializer:
+    # SECRET_KEY alone, never SECRET_KEY_FALLBACKS: rotating the key is how every login is
+    # ended after a leak, so a token signed with an old key must fail (users log in again).
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=TOKEN_SALT)
 
 
