@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate demo test-sqlite test-services browser bench fuzz clean lock
+.PHONY: run test venv migrate demo test-sqlite test-services browser nginx bench fuzz clean lock
 
 run:
 	@$(PYTHON) scripts/run_local.py --check-ports
@@ -48,7 +48,7 @@ test-sqlite:
 	@echo "== 测试：SQLite，无 Redis =="
 	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-test-services:
+test-services: nginx
 	@echo "== 测试：PostgreSQL + Redis =="
 	XGZ_OUTAGE_TESTS=1 DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} REDIS_URL=$${REDIS_URL:-$(REDIS_TEST_URL)} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
@@ -61,6 +61,15 @@ browser:
 			echo "安装 chromium 与中文字体（浏览器端到端测试需要）"; \
 			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; } || echo "安装失败：浏览器测试将跳过"; \
 		else echo "未找到 chromium：浏览器测试将跳过（sudo apt-get install chromium fonts-wqy-microhei）"; fi; \
+	fi
+
+# Debian's nginx for the two-host deployment test (tests/deploy): installed when missing and we may.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "安装 nginx（两台主机的部署测试需要）"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; } || echo "安装失败：部署测试将跳过"; \
+		else echo "未找到 nginx：部署测试将跳过（sudo apt-get install nginx）"; fi; \
 	fi
 
 # Benchmarks (need wrk and, for P4, PostgreSQL): see scripts/bench/README.md
