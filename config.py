@@ -92,6 +92,21 @@ class Config:
         self.REMINDERS_PURGE_AT = os.environ.get("REMINDERS_PURGE_AT", "03:30")
         self.REMINDERS_THEME_DAY_DEADLINE = _int("REMINDERS_THEME_DAY_DEADLINE", 5)
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
+        # Photo storage (app/core/objectstore.py). Unset: files under UPLOAD_DIR (one host).
+        # s3://BUCKET/optional/prefix: an S3-compatible bucket shared by every API host (Aliyun
+        # OSS, Tencent COS, MinIO). Credentials: these two, else boto3's usual sources
+        # (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws). OSS needs the "virtual"
+        # addressing style, MinIO usually "path". Short timeouts and few attempts: an outage
+        # answers 503 within seconds instead of holding a worker.
+        self.STORAGE_URL = os.environ.get("STORAGE_URL") or None
+        self.STORAGE_S3_ENDPOINT_URL = os.environ.get("STORAGE_S3_ENDPOINT_URL") or None
+        self.STORAGE_S3_REGION = os.environ.get("STORAGE_S3_REGION") or None
+        self.STORAGE_S3_ADDRESSING_STYLE = os.environ.get("STORAGE_S3_ADDRESSING_STYLE", "auto")
+        self.STORAGE_S3_ACCESS_KEY_ID = os.environ.get("STORAGE_S3_ACCESS_KEY_ID") or None
+        self.STORAGE_S3_SECRET_ACCESS_KEY = os.environ.get("STORAGE_S3_SECRET_ACCESS_KEY") or None
+        self.STORAGE_S3_CONNECT_TIMEOUT = float(os.environ.get("STORAGE_S3_CONNECT_TIMEOUT", "3"))
+        self.STORAGE_S3_READ_TIMEOUT = float(os.environ.get("STORAGE_S3_READ_TIMEOUT", "10"))
+        self.STORAGE_S3_MAX_ATTEMPTS = _int("STORAGE_S3_MAX_ATTEMPTS", 2)
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
         self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
         # How long a worker may reuse a verified token's user and roles (0: never). Revocations

@@ -13,6 +13,7 @@ from app.extensions import db
 seed_cli = AppGroup("seed", help="加载数据")
 users_cli = AppGroup("users", help="用户与角色")
 regions_cli = AppGroup("regions", help="行政区划")
+photos_cli = AppGroup("photos", help="照片存储：备份与恢复")
 
 # Feature packages that add their own command groups (module must define `commands`, a list).
 FEATURE_CLI = ("app.markets.cli", "app.reminders.cli", "app.badge.cli")
@@ -94,6 +95,56 @@ def regions_import(csv_file, builtin: bool) -> None:
     click.echo(f"读取 {len(rows)} 条，新增 {added} 条。")
 
 
+def _copy_photos(source, target, objects: list, label: str):
+    from app.core.objectstore import StorageUnavailable
+    from app.core.progress import progress
+    from app.core.storage import copy_photos
+
+    try:
+        with progress(len(objects), label, " 个") as advance:
+            return copy_photos(source, target, objects, advance)
+    except StorageUnavailable as exc:  # the run is idempotent: running it again resumes
+        raise click.ClickException(f"照片存储不可用：{exc.reason[:300]}。已复制的不会重复复制，恢复后请重新运行")
+
+
+@photos_cli.command("backup")
+@click.argument("directory", type=click.Path(file_okay=False))
+def photos_backup(directory: str) -> None:
+    """把当前照片存储（本地目录或对象存储）中的全部照片复制到本地目录 DIRECTORY（已有且大小相同的跳过，可重复执行）"""
+    from app.core.objectstore import LocalStore, StorageUnavailable, current_store
+    from app.core.storage import photo_objects
+
+    try:
+        source = current_store()
+        objects = photo_objects(source)
+    except StorageUnavailable as exc:
+        raise click.ClickException(f"照片存储不可用：{exc.reason[:300]}")
+    result = _copy_photos(source, LocalStore(directory), objects, "备份照片")
+    click.echo(f"备份完成：{source.description} 共 {len(objects)} 个照片文件（原图与缩略图各算一个），"
+               f"新复制 {result.copied} 个，已存在跳过 {result.skipped} 个"
+               + (f"，复制时已不存在 {result.vanished} 个" if result.vanished else "") + f"；备份目录 {directory}")
+
+
+@photos_cli.command("restore")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+def photos_restore(directory: str) -> None:
+    """把 DIRECTORY（flask photos backup 的备份目录，或旧的 UPLOAD_DIR）中的照片复制回当前照片存储（已有且大小相同的跳过，可重复执行）"""
+    from app.core.objectstore import LocalStore, StorageUnavailable, current_store
+    from app.core.storage import photo_objects
+
+    source = LocalStore(directory)
+    objects = photo_objects(source)
+    if not objects:
+        raise click.ClickException(f"{directory} 中没有照片（应含 photos/xx/….jpg，即 flask photos backup 的备份目录）")
+    try:
+        target = current_store()
+    except StorageUnavailable as exc:
+        raise click.ClickException(f"照片存储不可用：{exc.reason[:300]}")
+    result = _copy_photos(source, target, objects, "恢复照片")
+    click.echo(f"恢复完成：备份中共 {len(objects)} 个照片文件，复制到 {target.description} {result.copied} 个，"
+               f"已存在跳过 {result.skipped} 个")
+
+
 @click.command("wechat-sim")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5055, type=int)
@@ -112,7 +163,7 @@ def wechat_sim(host: str, port: int) -> None:
 
 @click.command("doctor")
 def doctor_command() -> None:
-    """检查配置是否可以上线：密钥、对外地址、数据库与迁移、Redis、上传目录、微信凭据（有致命问题时退出码为 1）"""
+    """检查配置是否可以上线：密钥、对外地址、数据库与迁移、Redis、照片存储、微信凭据（有致命问题时退出码为 1）"""
     from flask import current_app
 
     from app.doctor import examine, fatal, report
@@ -124,7 +175,7 @@ def doctor_command() -> None:
 
 
 def register(app: Flask) -> None:
-    for group in (seed_cli, users_cli, regions_cli):
+    for group in (seed_cli, users_cli, regions_cli, photos_cli):
         app.cli.add_command(group)
     app.cli.add_command(wechat_sim)
     app.cli.add_command(doctor_command)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -83,7 +84,7 @@ def examine(app: Flask) -> list[Finding]:
         else:
             add(WARN if production else OK, "Redis", "未配置 REDIS_URL：只能单机运行（多台 API 服务器必须共用 Redis）")
 
-    findings.append(_upload_dir(app.config["UPLOAD_DIR"]))
+    findings.append(_photo_store(app))
 
     simulator = (app.config["WECHAT_APPID"] == SIMULATOR_APPID or app.config["WECHAT_SECRET"] == SIMULATOR_SECRET
                  or _loopback(urlparse(app.config["WECHAT_API_BASE_URL"]).hostname))
@@ -137,6 +138,36 @@ def _upload_dir(path: str) -> Finding:
         return Finding(OK, "上传目录", f"可写（{path}）")
     except OSError as exc:
         return Finding(FATAL, "上传目录", f"不可写（{path}）：{exc.strerror or exc}")
+
+
+def _photo_store(app: Flask) -> Finding:
+    """Where uploaded photos go: the local directory (writable?) or the bucket (reachable,
+    writable and readable: a probe object is put, read back and deleted). A store that cannot
+    take a photo is fatal on any machine, as the upload directory always was: every upload
+    would fail."""
+    from app.core.objectstore import ObjectMissing, StorageMisconfigured, StorageUnavailable, s3_settings, store_for
+
+    try:
+        settings = s3_settings(app.config)
+    except StorageMisconfigured as exc:
+        return Finding(FATAL, "照片存储", str(exc))
+    if settings is None:
+        return _upload_dir(app.config["UPLOAD_DIR"])
+    store = store_for(app)
+    # Put, read back and delete: the three things serving photos takes (and no bucket-level
+    # permission, which a key limited to its prefix may lack). Outside photos/: never backed up.
+    probe = f".doctor/probe-{secrets.token_hex(8)}"
+    try:
+        store.put(probe, b"doctor", content_type="text/plain")
+        readable = store.get(probe).read() == b"doctor"
+        store.delete(probe)
+    except (StorageUnavailable, ObjectMissing) as exc:
+        reason = getattr(exc, "reason", "写入后读不到探测对象")
+        return Finding(FATAL, "照片存储", f"{store.description} 不可用：{reason[:200]}"
+                                        "（请检查 STORAGE_URL、STORAGE_S3_ENDPOINT_URL、存储桶是否存在、访问密钥与权限）")
+    if not readable:
+        return Finding(FATAL, "照片存储", f"{store.description} 读回的探测对象与写入的不同")
+    return Finding(OK, "照片存储", f"{store.description} 可读写")
 
 
 def fatal(findings: list[Finding]) -> list[Finding]:

@@ -1,4 +1,6 @@
 """Licences and permits (亮照亮证): upload with a photo, review, photos."""
+import io
+
 from flask import send_file
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
@@ -136,8 +138,7 @@ def revoke(data, credential_id):
 @requires()
 def photo(args, credential_id):
     """证照照片（本人、管理方、监管人员）"""
-    path = services.credential_photo(current_user(), credential_id, args["thumb"])
-    response = send_file(path, mimetype="image/jpeg", max_age=0)
+    response = _send_photo(services.credential_photo(current_user(), credential_id, args["thumb"]), max_age=0)
     response.headers["Cache-Control"] = "private, no-store"
     return response
 
@@ -147,7 +148,16 @@ def photo(args, credential_id):
 @blp.doc(responses={200: {"description": "JPEG", "content": {"image/jpeg": {}}}})
 def public_photo(args, token, photo_key):
     """摊位已核验证照的照片（公示页使用，地址不可猜测）"""
-    path = services.public_photo(token, photo_key, args["thumb"])
-    response = send_file(path, mimetype="image/jpeg", max_age=300)
+    response = _send_photo(services.public_photo(token, photo_key, args["thumb"]), max_age=300)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _send_photo(photo, max_age: int):
+    """A local file is sent as it always was (send_file derives ETag and Last-Modified from the
+    file); bytes from the object store carry the store's ETag and time, the same on every host,
+    so If-None-Match and If-Modified-Since answer 304 alike."""
+    if photo.path is not None:
+        return send_file(photo.path, mimetype="image/jpeg", max_age=max_age)
+    return send_file(io.BytesIO(photo.data), mimetype="image/jpeg", max_age=max_age, etag=photo.etag or False,
+                     last_modified=photo.last_modified)

@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import text
 from werkzeug.serving import make_server
 
+from tests.s3server import moto_s3, s3_bucket, s3_store  # noqa: F401  fixtures: a real S3 server (moto)
+
 _TMP = tempfile.mkdtemp(prefix="xgz-test-")
 logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-test servers need no access log
 os.environ.setdefault("INSTANCE_DIR", _TMP)

@@ -1,5 +1,6 @@
-"""Uploaded photos: checked, re-encoded and stored under UPLOAD_DIR (outside the web root) with
-random names; served only through views that check who may see them.
+"""Uploaded photos: checked, re-encoded and stored with random names in the configured store
+(UPLOAD_DIR outside the web root, or an S3-compatible bucket: app.core.objectstore); served only
+through views that check who may see them.
 
 The checks run from cheapest to dearest and refuse before any pixel is decoded when they can:
   1. size (MAX_CONTENT_LENGTH refuses the request before the view; here, a per-file limit),
@@ -16,19 +17,22 @@ The checks run from cheapest to dearest and refuse before any pixel is decoded w
 from __future__ import annotations
 
 import io
-import os
+import logging
 import re
 import secrets
 import struct
 import threading
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
 
 from PIL import Image, ImageOps, PngImagePlugin
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.errors import APIError, register_codes
+from app.core.objectstore import ObjectMissing, ObjectStore, StorageUnavailable, StoredObject, current_store
+
+log = logging.getLogger(__name__)
 
 register_codes({
     "PHOTO_TOO_LARGE": (413, "照片过大，请压缩后重新上传"),
@@ -192,58 +196,122 @@ def sanitize_image(data: bytes) -> Image.Image:
         _decode_slots.release()
 
 
-def upload_root() -> Path:
-    from flask import current_app
+# Stored objects, relative to the store's root: the same names on local disk and in a bucket,
+# so a backup of either restores into the other.
+PHOTO_OBJECT = re.compile(r"^photos/[0-9a-f]{2}/[0-9a-f]{32}(\.t)?\.jpg$")
 
-    return Path(current_app.config["UPLOAD_DIR"])
 
-
-def _path(key: str, thumb: bool) -> Path:
+def photo_object_key(key: str, thumb: bool = False) -> str:
     if not _KEY.match(key or ""):
         raise refuse("PHOTO_NOT_FOUND")
-    return upload_root() / "photos" / key[:2] / (f"{key}.t.jpg" if thumb else f"{key}.jpg")
+    return f"photos/{key[:2]}/{key}{'.t' if thumb else ''}.jpg"
 
 
-def _write_atomic(path: Path, image: Image.Image, quality: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{secrets.token_hex(4)}.tmp")
-    image.save(tmp, format="JPEG", quality=quality, optimize=True)
-    os.replace(tmp, path)
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
 
 
 def store_photo(data: bytes) -> str:
-    """Sanitise and store; returns the random storage key (32 hex chars, 128 bits). The files
-    belong to the current transaction: if it rolls back, they are removed (no orphans)."""
+    """Sanitise and store; returns the random storage key (32 hex chars, 128 bits). The objects
+    are written before the row that names them is committed, and belong to the current
+    transaction: if it rolls back (the commit failing included), they are removed (no orphans).
+    A store that is down is a 503 (StorageUnavailable), and the request rolls back."""
     image = sanitize_image(data)
     key = secrets.token_hex(16)
-    paths = (_path(key, thumb=False), _path(key, thumb=True))
-    _pending_files().extend(paths)
-    _write_atomic(paths[0], image, quality=85)
     thumb = image.copy()
     thumb.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    _write_atomic(paths[1], thumb, quality=75)
+    # Encoded first, so the two writes follow each other with nothing in between.
+    objects = ((photo_object_key(key), _jpeg(image, quality=85)),
+               (photo_object_key(key, thumb=True), _jpeg(thumb, quality=75)))
+    store = current_store()
+    pending = _pending_objects()
+    for name, body in objects:
+        pending.append((store, name))  # before the write: if anything later fails, it is removed
+        try:
+            store.put(name, body, content_type="image/jpeg")
+        except StorageUnavailable:
+            # Not asked to delete again on rollback: the store just failed, a delete would most
+            # likely wait out the same timeout, and an unreferenced object under a random key
+            # (if the write landed after all) harms nobody. A photo written before it is.
+            pending.pop()
+            log.warning("photo object not stored (store unavailable); the request rolls back")
+            raise
     return key
 
 
-def _pending_files() -> list[Path]:
+def _pending_objects() -> list:
     from app.extensions import db
 
-    return db.session.info.setdefault("written_files", [])
+    session = db.session()
+    if not session.in_transaction():
+        session.begin()  # so a commit or a rollback, and with it the listeners below, must follow
+    return session.info.setdefault(_WRITTEN, [])
+
+
+_WRITTEN = "written_objects"  # Session.info: [(store, object key)] written in this transaction
 
 
 @event.listens_for(Session, "after_commit")
-def _keep_committed_files(session) -> None:
-    session.info.pop("written_files", None)
+def _keep_committed_objects(session) -> None:
+    session.info.pop(_WRITTEN, None)
 
 
 @event.listens_for(Session, "after_rollback")
-def _remove_rolled_back_files(session) -> None:
-    for path in session.info.pop("written_files", ()):
-        path.unlink(missing_ok=True)
+def _remove_rolled_back_objects(session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint: the objects belong to the enclosing transaction, still alive
+    left = 0
+    for store, name in session.info.pop(_WRITTEN, ()):
+        try:
+            store.delete(name)
+        except Exception:  # the store is down: the rollback itself must still succeed
+            left += 1
+    if left:
+        log.warning("%d stored object(s) of a rolled-back transaction could not be removed "
+                    "(store unavailable); they are unreferenced", left)
 
 
-def photo_path(key: str, thumb: bool = False) -> Path:
-    path = _path(key, thumb)
-    if not path.is_file():
+def read_photo(key: str, thumb: bool = False) -> StoredObject:
+    """The stored photo (a file on local disk, bytes from an object store), or 404."""
+    try:
+        return current_store().get(photo_object_key(key, thumb))
+    except ObjectMissing:
         raise refuse("PHOTO_NOT_FOUND")
-    return path
+
+
+@dataclass
+class CopyResult:
+    copied: int = 0
+    skipped: int = 0  # already in the target with the same size
+    vanished: int = 0  # listed, then gone before it was read
+
+
+def photo_objects(store: ObjectStore) -> list[tuple[str, int]]:
+    """Every stored photo and thumbnail of a store: (object key, size). Anything else under the
+    root (temporary files, the doctor's probes) is not a photo."""
+    return sorted((key, size) for key, size in store.list("photos/") if PHOTO_OBJECT.match(key))
+
+
+def copy_photos(source: ObjectStore, target: ObjectStore, objects: list[tuple[str, int]],
+                advance=lambda n=1: None) -> CopyResult:
+    """Copy photo objects from one store to another (a backup: into a directory; a restore:
+    back into the configured store). Idempotent: an object the target already holds with the
+    same size is skipped (keys are random and photos never change, so the size suffices), and
+    an interrupted run picks up where it stopped. StorageUnavailable ends the run."""
+    present = dict(target.list("photos/"))
+    result = CopyResult()
+    for key, size in objects:
+        if present.get(key) == size:
+            result.skipped += 1
+        else:
+            try:
+                data = source.get(key).read()
+            except ObjectMissing:
+                result.vanished += 1
+            else:
+                target.put(key, data, content_type="image/jpeg")
+                result.copied += 1
+        advance(1)
+    return result

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -11,6 +10,7 @@ from app.core.review import decide, decision_reason
 from app.core import audit, storage
 from app.core.db import get_or_404
 from app.core.errors import APIError, NotFound
+from app.core.objectstore import StoredObject
 from app.core.time import local_today
 from app.credentials import errors as _errors  # noqa: F401  registers this feature's codes
 from app.credentials.models import CREDENTIAL_KINDS, LICENCE_KIND, Credential
@@ -151,7 +151,7 @@ def _tell_owner(merchant: Merchant, credential: Credential, reason: str | None) 
                  reason=reason if credential.status != "verified" else None)
 
 
-def credential_photo(actor, credential_id: int, thumb: bool = False) -> Path:
+def credential_photo(actor, credential_id: int, thumb: bool = False) -> StoredObject:
     """The photo for its owner and the managers/regulators covering the entity's stalls."""
     credential = get_credential(credential_id)
     merchant = db.session.get(Merchant, credential.merchant_id)
@@ -162,10 +162,10 @@ def credential_photo(actor, credential_id: int, thumb: bool = False) -> Path:
             if exc.code == "MERCHANT_NOT_FOUND":
                 raise NotFound(code="CREDENTIAL_NOT_FOUND")
             raise
-    return storage.photo_path(credential.photo_key, thumb)
+    return storage.read_photo(credential.photo_key, thumb)
 
 
-def public_photo(token: str, photo_key: str, thumb: bool = False) -> Path:
+def public_photo(token: str, photo_key: str, thumb: bool = False) -> StoredObject:
     """Anyone may see the photo of a verified document of the entity holding the stall (its URL
     carries a random 128-bit key besides the stall's token)."""
     from app.markets.models import Stall
@@ -175,7 +175,7 @@ def public_photo(token: str, photo_key: str, thumb: bool = False) -> Path:
             Stall.token == token, Credential.photo_key == photo_key, Credential.status == "verified"))
     if verified is None:
         raise NotFound(code="PHOTO_NOT_FOUND")
-    return storage.photo_path(photo_key, thumb)
+    return storage.read_photo(photo_key, thumb)
 
 
 def kind_label(kind: str) -> str:
