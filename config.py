@@ -115,6 +115,14 @@ class Config:
         self.AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", "30"))
         self.TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+        # Observability (issue 13 item 4). "json": one JSON object per log line, and the app
+        # writes the access line itself (gunicorn's is off then); "text" as before.
+        self.LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+        # /metrics answers loopback, these networks (comma-separated CIDR) and a bearer of
+        # METRICS_TOKEN; everyone else gets 404. Under gunicorn the workers' counters live in
+        # METRICS_DIR (default instance/metrics), emptied at each start (deploy/gunicorn.conf.py).
+        self.METRICS_ALLOW = os.environ.get("METRICS_ALLOW", "")
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
         # Reverse proxies in front (nginx: 1). Their X-Forwarded-For is trusted only then, so
         # per-address rate limits see the client, not the proxy.
         self.PROXY_COUNT = _int("PROXY_COUNT", 0)

@@ -23,7 +23,7 @@ def create_app(config: object | None = None) -> Flask:
     app.session_interface = NoCookieSession()
 
     from app.core.logging import configure_logging
-    configure_logging(app.config["LOG_LEVEL"])
+    configure_logging(app.config["LOG_LEVEL"], app.config.get("LOG_FORMAT", "text"))
 
     if app.config["PROXY_COUNT"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -34,9 +34,19 @@ def create_app(config: object | None = None) -> Flask:
     register_caches(app)
     register_http(app)
     register_blueprints(app)
+    register_observability(app)
     register_cli(app)
     register_middleware(app)
     return app
+
+
+def register_observability(app: Flask) -> None:
+    """/metrics, and what features add to it and to /readyz (core never imports them)."""
+    from app.core import metrics
+    from app.reminders import observability as reminders_observability
+
+    metrics.install(app)
+    reminders_observability.install()
 
 
 def register_caches(app: Flask) -> None:

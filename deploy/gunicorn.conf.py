@@ -5,6 +5,7 @@ prefixed GUNICORN_ (GUNICORN_WORKERS=8), or on the command line. docs/operations
 each choice."""
 import multiprocessing
 import os
+from pathlib import Path
 
 
 def _env(name: str, default):
@@ -38,18 +39,47 @@ control_socket_disable = True
 
 # Logs: the access log records the route template and status, never the raw path or query
 # string (coordinates, tokens, photo keys); error lines are redacted (app.core.serving).
-accesslog = _env("accesslog", "-")
+# LOG_FORMAT=json: the app writes each request's one access line itself (app.core.frame, with
+# the user id and latency), so gunicorn's is off, and its error lines are JSON too.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower()
+accesslog = None if LOG_FORMAT == "json" else _env("accesslog", "-")
 errorlog = _env("errorlog", "-")
 loglevel = _env("loglevel", "info")
 logger_class = "app.core.serving.RouteAccessLogger"
 access_log_format = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 
 
+# Metrics (app.core.metrics): each worker writes its counters into files of this directory and
+# /metrics adds them up across workers. prometheus_client decides when it is first imported
+# whether it runs in this mode, and gunicorn imports logger_class (which reaches it) before any
+# hook runs: so the variable is set here, as the config is read; the workers inherit it.
+METRICS_DIR = Path(os.environ.get("METRICS_DIR") or Path(
+    os.environ.get("INSTANCE_DIR") or Path(__file__).resolve().parent.parent / "instance") / "metrics")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+
+
+def _fresh_metrics_dir():
+    """Counters start at zero with each start of the master (not on a HUP reload, which keeps
+    the workers' totals): files of a previous run would be added to this one's."""
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in METRICS_DIR.glob("*.db"):  # only prometheus_client's files, whatever else is there
+        stale.unlink(missing_ok=True)
+
+
 def on_starting(server):
+    _fresh_metrics_dir()  # before any worker exists
     from app.core.serving import install_envelope_errors
 
     install_envelope_errors()  # in the master, before the workers fork
     _refuse_an_unfit_production_config(server)
+
+
+def child_exit(server, worker):
+    """A worker that exits (max_requests, a crash, a reload) keeps its counters' file, so the
+    totals never go backwards; only its live gauges are dropped."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _refuse_an_unfit_production_config(server):

@@ -33,6 +33,7 @@ from app.badge.compute import compute_badge
 from app.badge.facts import fact
 from app.badge.models import StallBadge
 from app.badge.render import render_html, render_json
+from app.core import metrics
 from app.core.caches import process_cache
 from app.core.reader import as_datetime, query, reading_in_transaction
 from app.core.time import utcnow
@@ -167,9 +168,11 @@ def stored_entry(kind: str, token: str, now: datetime, engine=None) -> "Entry":
     its changes_at has passed. Raises StallGone for a token that is not a live stall's."""
     entry = stored_hit(kind, token, now, engine)
     if entry is not None:
+        count_hit("stored")
         return entry
     with db.engine.begin() as connection:
         stored = _store(token, now, connection.execute)
+    MISSES.inc()
     return Entry(stored.version, _expires_at(stored.changes_at, now), getattr(stored, kind))
 
 
@@ -262,6 +265,17 @@ class LocalCache:
 
 local_cache = process_cache("badge_pages", LocalCache())
 
+# Each badge read served counts once: a hit of this worker's memory or of the stored projection,
+# or a miss (computed from the records and stored). Hit ratio = hits / (hits + misses).
+HITS = metrics.counter("xgz_badge_cache_hits_total", "Public badge reads served ready-made, by level (memory, stored)",
+                       ("level",))
+MISSES = metrics.counter("xgz_badge_cache_misses_total", "Public badge reads that had to compute the badge")
+
+
+def count_hit(level: str) -> None:
+    HITS.labels(level).inc()
+
+
 def cache_enabled() -> bool:
     setting = current_app.config.get("BADGE_CACHE") or os.environ.get("BADGE_CACHE", "on")
     return str(setting).lower() not in ("off", "0", "false", "no")
@@ -276,6 +290,7 @@ def cached(kind: str, token: str, engine=None) -> tuple[Entry, datetime]:
     if enabled:
         entry = local_cache.fresh((kind, token), now)
         if entry is not None:
+            count_hit("memory")
             return entry, now
     entry = stored_entry(kind, token, now, engine)
     if enabled:

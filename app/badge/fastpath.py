@@ -58,12 +58,17 @@ class BadgeFastPath:
         try:
             # A confirmed entry of this worker, or a stored row still true, needs no app context;
             # only a missing or expired row is computed (and stored) in one.
+            # Counted as hits here when answered here; `cached` counts what it serves itself.
             enabled = self._enabled()
             entry = badge_cache.local_cache.fresh((kind, token), now) if enabled else None
-            if entry is None:
+            if entry is not None:
+                badge_cache.count_hit("memory")
+            else:
                 entry = badge_cache.stored_hit(kind, token, now, self._db_engine())
-                if entry is not None and enabled:
-                    badge_cache.local_cache.put((kind, token), entry)
+                if entry is not None:
+                    badge_cache.count_hit("stored")
+                    if enabled:
+                        badge_cache.local_cache.put((kind, token), entry)
             if entry is None:
                 with self.app.app_context():
                     entry, now = badge_cache.cached(kind, token)

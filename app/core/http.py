@@ -6,6 +6,7 @@ import logging
 from flask import Flask, Request, current_app, g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import ValidationError
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 from werkzeug.exceptions import HTTPException
@@ -66,8 +67,22 @@ def _session_untouched() -> bool:
 
 
 def _end_request(exc) -> None:
+    request.environ[frame.USER_KEY] = _user_id(g.get("current_user"))
     if db.session.registry.has():
         transactions.end_request(db.session())
+
+
+def _user_id(user) -> int | None:
+    """The user's numeric id for the access line, read from the row's identity so that a row
+    expired by the commit is not loaded again (and nothing but the id is ever read)."""
+    if user is None:
+        return None
+    try:
+        identity = sa_inspect(user).identity
+    except Exception:
+        identity = None
+    value = identity[0] if identity else user.__dict__.get("id")
+    return value if isinstance(value, int) else None
 
 
 def _commit_or_fail(response):

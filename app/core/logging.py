@@ -1,10 +1,17 @@
 """Log setup: every line carries the request id, and a last-line filter masks anything that
 looks like a secret or personal data (session_key, bearer tokens, phone numbers) should a
-message ever contain one."""
+message ever contain one.
+
+LOG_FORMAT=json writes one JSON object per line instead (for a log collector): time, level,
+logger, message, request_id, and for the per-request access line (`access`, written by the
+response frame, app.core.frame) route template, method, status, latency_ms and the numeric
+user_id. Only those fields: a record's other attributes never reach the line."""
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import datetime, timezone
 
 from flask import g, has_request_context
 
@@ -41,15 +48,51 @@ class RedactingFormatter(logging.Formatter):
             return f"{record.levelname} {record.name}: (message withheld at shutdown)"
 
 
-def configure_logging(level: str) -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
+# The access line's fields (app.core.frame passes them as `extra`); nothing else of a record is written.
+ACCESS_FIELDS = ("route", "method", "status", "latency_ms", "user_id")
+access_log = logging.getLogger("app.access")
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        try:
+            line = {
+                "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": redact(record.getMessage()),
+                "request_id": getattr(record, "request_id", "-"),
+            }
+            for name in ACCESS_FIELDS:
+                if hasattr(record, name):
+                    line[name] = getattr(record, name)
+            if record.exc_info:
+                line["exception"] = redact(self.formatException(record.exc_info))
+            return json.dumps(line, ensure_ascii=False, default=str)
+        except Exception:  # interpreter shutdown: the patterns are gone, drop the line's details
+            return json.dumps({"level": record.levelname, "logger": record.name,
+                               "message": "(message withheld at shutdown)"})
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    return JSONFormatter() if log_format == "json" else RedactingFormatter(TEXT_FORMAT)
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
     root = logging.getLogger()
-    if any(getattr(h, "_xgz", False) for h in root.handlers):
-        return
+    # The development server's own request lines carry raw paths and duplicate the app's
+    # access line in JSON mode (gunicorn's are turned off by its config).
+    if log_format == "json":
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    for existing in root.handlers:
+        if getattr(existing, "_xgz", False):
+            existing.setFormatter(formatter(log_format))  # the latest app's LOG_FORMAT
+            return
     handler = logging.StreamHandler()
     handler._xgz = True  # type: ignore[attr-defined]
     handler.addFilter(RequestContextFilter())
-    handler.setFormatter(RedactingFormatter(
-        "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     root.addHandler(handler)
     root.setLevel(level)
     # urllib3 logs full URLs (with access_token and js_code) at DEBUG; keep it quiet.

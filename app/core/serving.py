@@ -10,13 +10,14 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from gunicorn import util as gunicorn_util
 from gunicorn.glogging import Logger
 
 from app.core.frame import ROUTE_KEY
-from app.core.logging import redact
+from app.core.logging import JSONFormatter, redact
 
 UNROUTED = "(未匹配路由)"
 _QUERY = re.compile(r"\?[^\s'\"]*")
@@ -35,6 +36,13 @@ SERVER_REFUSALS = {
 
 
 class RouteAccessLogger(Logger):
+    def setup(self, cfg):
+        super().setup(cfg)
+        if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
+            # One format for every line the deployment writes (the access line is the app's then).
+            for handler in self.error_log.handlers:
+                handler.setFormatter(JSONFormatter())
+
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         route = environ.get(ROUTE_KEY) or UNROUTED

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.time import utcnow
 from app.extensions import db
 
-__all__ = ["Notification", "SubscriptionConsent", "NOTIFICATION_STATUSES", "CHANNELS"]
+__all__ = ["Notification", "SubscriptionConsent", "SchedulerHeartbeat", "NOTIFICATION_STATUSES", "CHANNELS"]
 
 # pending: waiting for the dispatcher; sending: claimed by one dispatcher (lease in claimed_at);
 # sent: WeChat accepted it; failed: gave up (attempts exhausted, a final WeChat error, or an
@@ -76,3 +76,16 @@ class SubscriptionConsent(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "template_key", name="uq_subscription_consents_user_template"),
     )
+
+
+class SchedulerHeartbeat(db.Model):
+    """The leading scheduler's sign of life, written every renewal of its lock (~10 s) where
+    every host reads it (/readyz, /metrics): the lock itself lives in Redis, a PostgreSQL
+    session or a local file, none of which the API hosts can all see."""
+
+    __tablename__ = "scheduler_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)  # the lock's name
+    holder: Mapped[str] = mapped_column(String(128), nullable=False)  # host:pid of the leader
+    beat_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    leading_since: Mapped[datetime] = mapped_column(DateTime, nullable=False)

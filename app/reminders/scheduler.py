@@ -22,8 +22,10 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from app.core.time import utcnow
 from app.reminders.engine import Every, all_series
-from app.reminders.leader import LeaderLock, make_leader_lock
+from app.reminders.heartbeat import beat, holder_name
+from app.reminders.leader import DEFAULT_NAME, LeaderLock, make_leader_lock
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +99,11 @@ def build_scheduler(app, lock: LeaderLock | None = None) -> BlockingScheduler:
 
 
 def run_scheduler(app, lock: LeaderLock | None = None, stop: threading.Event | None = None,
-                  retry_seconds: float = 15.0, on_lead: Callable[[BlockingScheduler], None] | None = None) -> None:
-    """Lead or wait to lead, until `stop` is set. Blocks."""
-    lock = lock or make_leader_lock(app)
+                  retry_seconds: float = 15.0, on_lead: Callable[[BlockingScheduler], None] | None = None,
+                  name: str = DEFAULT_NAME) -> None:
+    """Lead or wait to lead, until `stop` is set. Blocks. While leading, a heartbeat (`name`)
+    is written at the start and at every renewal of the lock, for /readyz and /metrics."""
+    lock = lock or make_leader_lock(app, name)
     stop = stop or threading.Event()
     waiting_logged = False
     while not stop.is_set():
@@ -112,8 +116,10 @@ def run_scheduler(app, lock: LeaderLock | None = None, stop: threading.Event | N
             continue
         waiting_logged = False
         log.info("scheduler: this process is the leader (%s)", lock.describe())
+        heartbeat = _heartbeat(app, name, utcnow())
+        heartbeat()
         scheduler = build_scheduler(app, lock)
-        scheduler.add_listener(lambda event: _start_watcher(scheduler, lock, stop), EVENT_SCHEDULER_STARTED)
+        scheduler.add_listener(lambda event: _start_watcher(scheduler, lock, stop, heartbeat), EVENT_SCHEDULER_STARTED)
         try:
             if on_lead is not None:
                 on_lead(scheduler)
@@ -123,17 +129,37 @@ def run_scheduler(app, lock: LeaderLock | None = None, stop: threading.Event | N
             log.info("scheduler: stopped leading")
 
 
-def _start_watcher(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event) -> None:
-    threading.Thread(target=_keep_leading, args=(scheduler, lock, stop), name="leader-watch",
+def _heartbeat(app, name: str, leading_since: datetime) -> Callable[[], None]:
+    holder = holder_name()
+
+    def write() -> None:
+        from app.extensions import db
+
+        with app.app_context():
+            try:
+                beat(name, holder, leading_since)
+            finally:
+                db.session.remove()
+
+    return write
+
+
+def _start_watcher(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event,
+                   heartbeat: Callable[[], None] | None = None) -> None:
+    threading.Thread(target=_keep_leading, args=(scheduler, lock, stop, heartbeat), name="leader-watch",
                      daemon=True).start()
 
 
-def _keep_leading(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event) -> None:
-    """Renew the lock while leading; stop the scheduler on shutdown or when the lock is lost."""
+def _keep_leading(scheduler: BlockingScheduler, lock: LeaderLock, stop: threading.Event,
+                  heartbeat: Callable[[], None] | None = None) -> None:
+    """Renew the lock while leading, with a heartbeat after each renewal; stop the scheduler on
+    shutdown or when the lock is lost."""
     while not stop.wait(lock.renew_every):
         if not lock.renew():
             log.error("scheduler: lost the leader lock; stopping jobs until it is regained")
             break
+        if heartbeat is not None:
+            heartbeat()
     try:
         scheduler.shutdown(wait=False)
     except Exception:  # already stopped

@@ -6,6 +6,8 @@
   lock and then find the fresh token, so a refresh storm ends with one fetch per expiry.
 - A call that fails with an invalid/expired token refreshes once and is retried once.
 - WeChat faults become APIErrors with specific codes (`wechat_errors()`), never a 500.
+- Every failed call is counted by errcode (xgz_wechat_api_errors_total, app.core.metrics):
+  the errcode WeChat answered, or "other" for a timeout, an unreachable host or an HTTP error.
 """
 from __future__ import annotations
 
@@ -21,10 +23,42 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session import SessionStorage
 
+from app.core import metrics
 from app.core.errors import APIError
 from app.core.kv import KeyValueStore
 
 log = logging.getLogger(__name__)
+
+WECHAT_ERRORS = metrics.counter("xgz_wechat_api_errors_total",
+                                "Failed WeChat API calls by errcode (other: timeout, network or HTTP error)",
+                                ("errcode",))
+
+
+def errcode_label(errcode) -> str:
+    """A bounded label: WeChat's numeric errcodes as they are, anything else "other"."""
+    if isinstance(errcode, int) and not isinstance(errcode, bool) and abs(errcode) < 10**8:
+        return str(errcode)
+    return "other"
+
+
+def count_failure(exc: BaseException) -> None:
+    """Count a failed call once, however many layers it passes through on its way out."""
+    if getattr(exc, "_xgz_counted", False):
+        return
+    try:
+        exc._xgz_counted = True  # type: ignore[attr-defined]
+    except Exception:
+        pass
+    WECHAT_ERRORS.labels(errcode_label(getattr(exc, "errcode", None))).inc()
+
+
+@contextmanager
+def counted_failures() -> Iterator[None]:
+    try:
+        yield
+    except (WeChatClientException, requests.RequestException) as exc:
+        count_failure(exc)
+        raise
 
 TOKEN_ERRORS = {40001, 40014, 42001}
 REFRESH_MARGIN_SECONDS = 300  # refresh five minutes before WeChat would expire the token
@@ -79,14 +113,15 @@ class MiniProgramClient(WeChatClient):
     def fetch_access_token(self, force_refresh: bool = False) -> dict:
         # wechatpy 1.8 knows only cgi-bin/token; stable_token is the endpoint WeChat recommends
         # for several consumers sharing one appid, so call it through the client's session.
-        response = self._http.post(
-            self.API_BASE_URL + "stable_token",
-            data=json.dumps({"grant_type": "client_credential", "appid": self.appid,
-                             "secret": self.secret, "force_refresh": force_refresh}),
-            timeout=self.timeout,
-        )
-        response.raise_for_status()
-        result = self._handle_result(response)
+        with counted_failures():
+            response = self._http.post(
+                self.API_BASE_URL + "stable_token",
+                data=json.dumps({"grant_type": "client_credential", "appid": self.appid,
+                                 "secret": self.secret, "force_refresh": force_refresh}),
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            result = self._handle_result(response)
         expires_in = int(result.get("expires_in", 7200))
         self.session.set(self.access_token_key, result["access_token"],
                          max(expires_in - REFRESH_MARGIN_SECONDS, 60))
@@ -94,31 +129,40 @@ class MiniProgramClient(WeChatClient):
         log.info("wechat access token refreshed (expires_in=%s)", expires_in)
         return result
 
+    def _handle_result(self, res, *args, **kwargs):
+        try:
+            return super()._handle_result(res, *args, **kwargs)
+        except WeChatClientException as exc:
+            count_failure(exc)  # the errcode WeChat answered
+            raise
+
     def _request(self, method, url_or_endpoint, **kwargs):
         params = kwargs.setdefault("params", {})
         uses_token = isinstance(params, dict) and "access_token" not in params
-        try:
-            return super()._request(method, url_or_endpoint, **kwargs)
-        except WeChatClientException as exc:
-            if not uses_token or exc.errcode not in TOKEN_ERRORS:
-                raise
-            # wechatpy put the token it used into params: that one is stale now.
-            fresh = self.refresh_access_token(stale=params.get("access_token"))
-            params["access_token"] = fresh
-            return super()._request(method, url_or_endpoint, **kwargs)
+        with counted_failures():
+            try:
+                return super()._request(method, url_or_endpoint, **kwargs)
+            except WeChatClientException as exc:
+                if not uses_token or exc.errcode not in TOKEN_ERRORS:
+                    raise
+                # wechatpy put the token it used into params: that one is stale now.
+                fresh = self.refresh_access_token(stale=params.get("access_token"))
+                params["access_token"] = fresh
+                return super()._request(method, url_or_endpoint, **kwargs)
 
     # -- mini-program endpoints -----------------------------------------------------------------
     def code_to_session(self, js_code: str) -> dict[str, Any]:
         """wx.login code -> {openid, session_key, unionid?}. Needs no access token, so it is
         called directly rather than through wechatpy's wxa.code_to_session (which would fetch one)."""
-        response = self._http.get(
-            self.api_base_url + "sns/jscode2session",
-            params={"appid": self.appid, "secret": self.secret, "js_code": js_code,
-                    "grant_type": "authorization_code"},
-            timeout=self.timeout,
-        )
-        response.raise_for_status()
-        return self._handle_result(response)
+        with counted_failures():
+            response = self._http.get(
+                self.api_base_url + "sns/jscode2session",
+                params={"appid": self.appid, "secret": self.secret, "js_code": js_code,
+                        "grant_type": "authorization_code"},
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            return self._handle_result(response)
 
     def get_phone_number(self, code: str) -> str:
         result = self.post("wxa/business/getuserphonenumber", data={"code": code},

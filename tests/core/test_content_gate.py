@@ -49,6 +49,7 @@ NOT_PUBLIC = {
     "regions": {"code", "name"},
     "idempotency_records": None,  # every column: the server's own replay store
     "scheduler_leases": None,
+    "scheduler_heartbeats": None,  # the scheduler's own name and host:pid
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
 }

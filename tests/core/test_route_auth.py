@@ -55,3 +55,19 @@ def test_every_protected_route_is_401_with_garbage_token(app, client):
                                headers={"Authorization": "Bearer not-a-token"})
         assert response.status_code == 401, (method, rule)
         assert error_code(response) == "TOKEN_INVALID"
+
+
+# Outside /api/v1, operators' endpoints with a rule of their own instead of a login: /metrics
+# answers loopback, METRICS_ALLOW networks and a bearer of METRICS_TOKEN (tests/core/test_metrics.py).
+GUARDED = {("GET", "/metrics")}
+
+
+def test_guarded_operator_routes_are_404_from_outside(app, client):
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.endpoint.startswith("metrics.")
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert routes == GUARDED
+    for method, rule in GUARDED:
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}):
+            response = client.open(rule, method=method, headers=headers, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+            assert response.status_code == 404, (method, rule)
+            assert error_code(response) == "NOT_FOUND"
