@@ -1,6 +1,7 @@
 """A county deployment on one machine, for tests: the shipped nginx locations in front of two
 gunicorn instances (each with its own instance directory, as on two hosts), sharing PostgreSQL,
-Redis and an S3-compatible object store (moto's server), plus reminder schedulers.
+Redis and an S3-compatible object store (moto's server, tests/s3server.py), plus reminder
+schedulers.
 
 Nothing here is a fake of the thing under test: the processes are the ones production runs, with
 the shipped configuration files; only addresses, directories and the WeChat simulator differ."""
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +17,11 @@ from pathlib import Path
 
 import requests
 
+from tests.s3server import free_port
+
 PROJECT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 NGINX_DIR = PROJECT / "deploy" / "nginx"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, interval: float = 0.1):
@@ -73,16 +69,6 @@ def flask(env: dict, *args: str, timeout: float = 300) -> str:
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"flask {' '.join(args)}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
     return done.stdout
-
-
-def start_object_store(log_dir: Path) -> tuple[Process, str]:
-    """moto's S3 server in a process of its own (as MinIO or OSS would be to the API hosts)."""
-    port = free_port()
-    process = start("s3", [str(BIN / "python"), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                    {**os.environ}, log_dir)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(endpoint, timeout=1).status_code < 500, 60, "the S3 server")
-    return process, endpoint
 
 
 def start_api_host(name: str, env: dict, log_dir: Path, workers: int = 2) -> tuple[Process, str]:

@@ -31,8 +31,8 @@ import requests
 from PIL import Image
 
 from tests.conftest import drop_postgres_schema, postgres_schema_url
-from tests.deploy.county import (BIN, PROJECT, County, flask, start, start_api_host, start_nginx, start_object_store,
-                                 wait_until)
+from tests.deploy.county import (BIN, PROJECT, County, flask, start, start_api_host, start_nginx, wait_until)
+from tests.s3server import start_moto_process
 
 BASE_DB = os.environ.get("DATABASE_URL", "")
 BASE_REDIS = os.environ.get("REDIS_URL", "")
@@ -64,10 +64,11 @@ def county(tmp_path_factory, wechat_sim):
     database_url = postgres_schema_url(BASE_DB, schema)
     shared_redis = redis.Redis.from_url(_redis_url(REDIS_DB))
     shared_redis.flushdb()
-    processes = []
+    processes, stops = [], []
     try:
-        store, endpoint = start_object_store(work)
-        processes.append(store)
+        store = start_moto_process()
+        stops.append(store.stop)
+        endpoint = store.endpoint_url
         bucket = "xgz-photos"
         s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                           aws_access_key_id="county", aws_secret_access_key="county-secret")
@@ -100,6 +101,8 @@ def county(tmp_path_factory, wechat_sim):
     finally:
         for process in reversed(processes):
             process.stop()
+        for stop in stops:
+            stop()
         shared_redis.flushdb()
         drop_postgres_schema(BASE_DB, schema)
 
@@ -306,6 +309,10 @@ def test_standby_scheduler_takes_over_and_nothing_is_sent_twice(county, wechat_s
         took_over = time.monotonic() - killed_at
         assert took_over <= LEASE_SECONDS + RETRY_SECONDS + 3, took_over
         wait_until(lambda: _drill_sent(wechat_sim) >= 2 * len(riders), 30, "batch 2 sent by s2")
+        # Every host's /readyz names the new leader from its heartbeat.
+        ready = requests.get(f"{county.hosts['a']}/readyz", timeout=10).json()
+        assert ready["checks"]["scheduler"] == "ok", ready
+        assert ready["scheduler"]["holder"].endswith(f":{second.popen.pid}"), ready
         time.sleep(2)  # anything sent twice would arrive now
     finally:
         first.stop(signal.SIGKILL)
