@@ -107,6 +107,18 @@ class Config:
         self.STORAGE_S3_CONNECT_TIMEOUT = float(os.environ.get("STORAGE_S3_CONNECT_TIMEOUT", "3"))
         self.STORAGE_S3_READ_TIMEOUT = float(os.environ.get("STORAGE_S3_READ_TIMEOUT", "10"))
         self.STORAGE_S3_MAX_ATTEMPTS = _int("STORAGE_S3_MAX_ATTEMPTS", 2)
+        # Background jobs (app/jobs; issue 14 item 1). JOBS_BACKEND: "auto" runs them on RQ
+        # workers (`flask jobs worker`) when REDIS_URL is set, else in JOBS_THREADS threads of
+        # each API process; "rq" or "thread" to choose. Results (files in the photo store, under
+        # jobs/) are kept JOBS_RESULT_TTL_HOURS. A running job whose heartbeat is older than
+        # JOBS_LOST_AFTER_SECONDS lost its worker: re-queued once, then failed. Sweeps (lost
+        # jobs, expired results) every JOBS_SWEEP_SECONDS.
+        self.JOBS_BACKEND = os.environ.get("JOBS_BACKEND", "auto").strip().lower()
+        self.JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "xgz")
+        self.JOBS_THREADS = _int("JOBS_THREADS", 2)
+        self.JOBS_RESULT_TTL_HOURS = float(os.environ.get("JOBS_RESULT_TTL_HOURS", "24"))
+        self.JOBS_LOST_AFTER_SECONDS = _int("JOBS_LOST_AFTER_SECONDS", 120)
+        self.JOBS_SWEEP_SECONDS = _int("JOBS_SWEEP_SECONDS", 60)
         self.MAX_CONTENT_LENGTH = _int("MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
         self.AUTH_TOKEN_TTL_SECONDS = _int("AUTH_TOKEN_TTL_SECONDS", 7 * 24 * 3600)
         # How long a worker may reuse a verified token's user and roles (0: never). Revocations

@@ -21,6 +21,8 @@ OTHER = {
     "credential_expiry": "证照到期提醒", "pledge_renewal": "承诺续签提醒", "activity_start": "活动开始提醒",
     "branch_duty": "支部例行工作提醒", "review_digest": "待审核汇总", "review_result": "审核结果通知",
     "on_time": "按时", "late": "迟到", "rotating_qr": "扫码签到", "manual": "手工补签",
+    # background jobs (their "failed" reads 发送失败 above, shared with notifications)
+    "queued": "排队中", "running": "执行中", "succeeded": "已完成", "expired": "结果已过期",
 }
 ENUM_LABELS: dict[str, str] = {**STATUSES, **DECISIONS, **VERDICT_LEVELS, **OTHER, **AMENITIES, **AUDIENCES,
                                **CREDENTIAL_KINDS, **ROLE_LABELS, **MEMBER_STANDINGS, **ORG_KINDS, **ORG_SECTORS}

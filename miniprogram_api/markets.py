@@ -3,10 +3,12 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.identity.services import appoint_market_manager
 from app.markets import services
+from app.markets.jobs import refuse_direct_sheet_if_large, submit_sticker_sheet
 from app.worklists import markets as worklists
 from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
+from miniprogram_api.jobs import JobSchema, accepted
 from miniprogram_api.common import latitude, longitude, BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("markets", __name__, description="市场")
@@ -272,7 +274,8 @@ def qr_sheet(market_id):
     from app.markets.qr import market_stall_rows, write_sticker_sheet
 
     market, _ = services.manage_market(current_user(), market_id)
-    # Spooled: small markets stay in memory, a 5,000-stall sheet goes to a temporary file.
+    refuse_direct_sheet_if_large(market)  # a big market's sheet outlasts any request: the job
+    # Spooled: in memory up to 4 MB, a temporary file beyond.
     out = tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024)
     write_sticker_sheet(out, market.name, market_stall_rows(market.id))
     out.seek(0)
@@ -280,6 +283,15 @@ def qr_sheet(market_id):
                          download_name=f"market-{market.id}-stickers.pdf")
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@blp.route("/markets/<int:market_id>/qr-sheet-jobs", methods=["POST"])
+@blp.response(202, JobSchema, description="已排队；按 Location（GET /api/v1/jobs/{id}）轮询进度，完成后下载")
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def qr_sheet_job(market_id):
+    """后台生成本市场全部摊位的二维码贴纸 PDF（摊位多的市场用这个；同一市场正在生成时返回同一个任务）"""
+    return accepted(submit_sticker_sheet(current_user(), market_id))
 
 
 @blp.route("/markets/<int:market_id>/feedback", methods=["GET"])

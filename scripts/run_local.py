@@ -1,5 +1,6 @@
-"""`make run`: the WeChat simulator, the API under gunicorn and the reminder scheduler, each in
-its own process, on the embedded defaults. Prints the URLs to open; Ctrl+C stops all three."""
+"""`make run`: the WeChat simulator, the API under gunicorn and the reminder scheduler (and,
+when REDIS_URL is set, a background-job worker), each in its own process, on the embedded
+defaults. Prints the URLs to open; Ctrl+C stops them all."""
 from __future__ import annotations
 
 import json
@@ -108,6 +109,11 @@ def main() -> int:
                                               "--access-logfile", str(LOGS / "access.log"),
                                               "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"], "api.log"))
     processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"], "scheduler.log"))
+    if os.environ.get("REDIS_URL"):
+        # With Redis the background jobs (sticker sheets …) run on RQ workers; without it they run
+        # in threads of the API processes and no worker is needed.
+        processes.append(start("后台任务进程", [str(BIN / "flask"), "--app", "wsgi", "jobs", "worker", "--name", "local"],
+                               "worker.log"))
     up = wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz")
     if not up or any(process.poll() is not None for process in processes):
         # Our own processes must be the ones answering: a port taken meanwhile makes gunicorn
@@ -126,7 +132,10 @@ def main() -> int:
     if stall:
         print(f"  演示摊位亮照页  {stall}")
     print(f"  演示登录 sim-alice：{login}")
-    print(f"  日志            instance/logs/（api.log、access.log、scheduler.log、wechat-sim.log）")
+    worker_log = "、worker.log" if os.environ.get("REDIS_URL") else ""
+    print(f"  日志            instance/logs/（api.log、access.log、scheduler.log{worker_log}、wechat-sim.log）")
+    print("  后台任务        " + ("RQ 任务进程（REDIS_URL 已设置）" if os.environ.get("REDIS_URL")
+                                 else "在 API 进程的线程中执行（未设置 REDIS_URL）"))
     print("  按 Ctrl+C 停止全部进程\n", flush=True)
     return watch(processes)
 

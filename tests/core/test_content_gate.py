@@ -52,6 +52,7 @@ NOT_PUBLIC = {
     "scheduler_heartbeats": None,  # the scheduler's own name and host:pid
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
+    "jobs": None,  # the server's own bookkeeping: kinds, codes, keys, file names it made
 }
 
 
