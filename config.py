@@ -90,6 +90,8 @@ class Config:
         self.REMINDERS_DAILY_AT = os.environ.get("REMINDERS_DAILY_AT", "09:00")
         self.REMINDERS_DIGEST_AT = os.environ.get("REMINDERS_DIGEST_AT", "08:30")
         self.REMINDERS_PURGE_AT = os.environ.get("REMINDERS_PURGE_AT", "03:30")
+        # A standby scheduler takes over at most this long after the leader dies (Redis lock).
+        self.SCHEDULER_LEASE_SECONDS = float(os.environ.get("SCHEDULER_LEASE_SECONDS", "30"))
         self.REMINDERS_THEME_DAY_DEADLINE = _int("REMINDERS_THEME_DAY_DEADLINE", 5)
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
         # Photo storage (app/core/objectstore.py). Unset: files under UPLOAD_DIR (one host).
