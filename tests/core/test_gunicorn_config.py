@@ -4,57 +4,19 @@ Its access log records route templates and statuses, never raw coordinates, toke
 strings (R8 covers every line the deployment writes); a request line over gunicorn's limit is
 answered in the API's JSON envelope, not gunicorn's HTML page."""
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-PROJECT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-FLASK = Path(sys.executable).parent / "flask"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from tests.deploy.county import api_host_on_sqlite
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """gunicorn with the shipped config on a fresh SQLite database of its own."""
-    instance = tmp_path_factory.mktemp("gunicorn-instance")
-    env = {**os.environ, "INSTANCE_DIR": str(instance), "SECRET_KEY": "gunicorn-test",
-           "DATABASE_URL": f"sqlite:///{instance / 'served.db'}", "UPLOAD_DIR": str(instance / "uploads")}
-    env.pop("REDIS_URL", None)
-    subprocess.run([str(FLASK), "--app", "wsgi", "db", "upgrade"], cwd=PROJECT, env=env, check=True,
-                   capture_output=True, timeout=120)
-    port = _free_port()
-    log = instance / "server.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "deploy/gunicorn.conf.py", "-w", "1", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=PROJECT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(log.read_text(errors="replace")[-2000:])
-        yield base, log
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with api_host_on_sqlite(tmp_path_factory.mktemp("gunicorn-instance")) as (base, process):
+        yield base, process.log
 
 
 def _get(url: str, headers: dict | None = None):

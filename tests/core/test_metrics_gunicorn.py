@@ -6,14 +6,14 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
-import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.core.test_gunicorn_config import FLASK, GUNICORN, PROJECT, _free_port, _get
+from tests.core.test_gunicorn_config import _get
+from tests.deploy.county import api_host_on_sqlite
 
 
 @pytest.fixture(scope="module")
@@ -23,33 +23,8 @@ def served(tmp_path_factory):
     metrics_dir.mkdir()
     (metrics_dir / "counter_1.db").write_bytes(b"left over from a previous run")
     (metrics_dir / "keep.txt").write_text("not ours")
-    env = {**os.environ, "INSTANCE_DIR": str(instance), "SECRET_KEY": "gunicorn-test",
-           "DATABASE_URL": f"sqlite:///{instance / 'served.db'}", "UPLOAD_DIR": str(instance / "uploads"),
-           "METRICS_DIR": str(metrics_dir), "LOG_FORMAT": "json"}
-    env.pop("REDIS_URL", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    subprocess.run([str(FLASK), "--app", "wsgi", "db", "upgrade"], cwd=PROJECT, env=env, check=True,
-                   capture_output=True, timeout=120)
-    port = _free_port()
-    log = instance / "server.log"
-    with open(log, "wb") as sink:
-        process = subprocess.Popen(
-            [str(GUNICORN), "-c", "deploy/gunicorn.conf.py", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=PROJECT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(log.read_text(errors="replace")[-2000:])
-        yield base, port, log, metrics_dir
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with api_host_on_sqlite(instance, workers=2, METRICS_DIR=str(metrics_dir), LOG_FORMAT="json") as (base, process):
+        yield base, urlsplit(base).port, process.log, metrics_dir
 
 
 def _count(base: str, route: str) -> float:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +81,23 @@ def start_api_host(name: str, env: dict, log_dir: Path, workers: int = 2) -> tup
                60, f"gunicorn {name}")
     assert process.popen.poll() is None, process.text()[-3000:]
     return process, base
+
+
+@contextmanager
+def api_host_on_sqlite(instance: Path, workers: int = 1, **settings: str):
+    """gunicorn with the shipped config on a fresh SQLite database of its own (no Redis); yields
+    its base URL and process (whose log is `process.log`)."""
+    env = {**os.environ, "INSTANCE_DIR": str(instance), "SECRET_KEY": "gunicorn-test",
+           "DATABASE_URL": f"sqlite:///{instance / 'served.db'}", "UPLOAD_DIR": str(instance / "uploads"),
+           **settings}
+    for name in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    flask(env, "db", "upgrade", timeout=120)
+    process, base = start_api_host("served", env, instance, workers)
+    try:
+        yield base, process
+    finally:
+        process.stop()
 
 
 def nginx_config(work: Path, hosts: dict[str, str], port: int) -> Path:
