@@ -94,9 +94,9 @@ def wake(app) -> None:
 
 def ensure_running(app) -> None:
     """Called on requests to the jobs API, so a restarted web process picks up what was left
-    queued (and sweeps) as soon as anybody looks at a job."""
-    if dispatcher(app, start=False) is None:
-        dispatcher(app)
+    queued (and sweeps) as soon as anybody looks at a job. `dispatcher` starts one only if
+    this process has none."""
+    dispatcher(app)
 
 
 def stop(app, wait: bool = True) -> None:

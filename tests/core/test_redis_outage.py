@@ -1,26 +1,20 @@
 """R3: Redis stopped mid-run. Login keeps answering from the database, the WeChat token falls
 back to the in-process store, readiness reports 'degraded' rather than failing."""
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 
 from tests.conftest import error_code
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.s3server import free_port
 
 
 @pytest.fixture
 def private_redis():
     if not shutil.which("redis-server"):
         pytest.skip("redis-server not installed")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                                 "--save", "", "--appendonly", "no"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
