@@ -2,7 +2,7 @@
 locations, sharing PostgreSQL, Redis and the object store, and two reminder schedulers.
 
 - a photo uploaded through host a is served by host b (neither has it on its own disk);
-- a badge change made through a is seen through b at once (shared change counters in Redis);
+- a badge change made through a is seen through b at once (within VERSION_RECHECK, 0.25 s);
 - nginx: the body limit lets a 5 MB photo through to the API's own answer, the public badge is
   cached and revalidated, answers are gzipped, /metrics is not public, the WeChat verification
   file is served, the access log holds no token;
@@ -30,6 +30,7 @@ import redis
 import requests
 from PIL import Image
 
+from app.badge.cache import VERSION_RECHECK
 from tests.conftest import drop_postgres_schema, postgres_schema_url
 from tests.deploy.county import (BIN, PROJECT, County, flask, start, start_api_host, start_nginx, wait_until)
 from tests.s3server import start_moto_process
@@ -171,7 +172,27 @@ def _permits(badge: dict) -> dict:
     return next(item for item in badge["items"] if item["key"] == "permits")
 
 
+def _seen_within(url: str, is_new, bound: float) -> dict:
+    """Read `url` until `is_new(badge)`; the badge must turn within `bound` seconds of now (the
+    change's commit), and stay turned."""
+    started = time.monotonic()
+    while True:
+        badge = requests.get(url, timeout=10).json()
+        if is_new(badge):
+            break
+        assert time.monotonic() - started <= bound, f"still the old badge after {bound} s: {badge}"
+        time.sleep(0.02)
+    # Past the bound, every worker of the host (not just the one that answered) has it.
+    time.sleep(max(0.0, started + bound - time.monotonic()))
+    for _ in range(6):
+        assert is_new(requests.get(url, timeout=10).json())
+    return badge
+
+
 def test_badge_change_through_one_host_is_seen_through_the_other_at_once(county):
+    """At once means within VERSION_RECHECK (0.25 s): a worker trusts a badge version it confirmed
+    that recently, so a burst of scans of one sticker costs no query (app/badge/cache.py); the
+    0.2 s on top is this test's own HTTP round trips."""
     merchant_id, token = _demo_stall(county)
     merchant = _login(county, "demo-merchant")
     manager = _login(county, "demo-manager", host="b")
@@ -184,8 +205,9 @@ def test_badge_change_through_one_host_is_seen_through_the_other_at_once(county)
     revoked = requests.post(f"{county.hosts['a']}/api/v1/credentials/{permit}/revoke",
                             json={"reason": "许可证已注销"}, headers=manager, timeout=10)
     assert revoked.status_code == 200, revoked.text
-    after = requests.get(f"{county.hosts['b']}/api/v1/public/stalls/{token}", timeout=10).json()
-    assert _permits(after)["ok"] is not True and after["verdict"] != shown["verdict"]
+    after = _seen_within(f"{county.hosts['b']}/api/v1/public/stalls/{token}",
+                         lambda badge: _permits(badge)["ok"] is not True, VERSION_RECHECK + 0.2)
+    assert after["verdict"] != shown["verdict"]
 
     # A new permit uploaded and verified through b: host a's very next read shows it.
     upload = requests.post(
@@ -197,8 +219,8 @@ def test_badge_change_through_one_host_is_seen_through_the_other_at_once(county)
     decided = requests.post(f"{county.hosts['b']}/api/v1/credentials/{upload.json()['id']}/review",
                             json={"decision": "approve"}, headers=manager, timeout=10)
     assert decided.status_code == 200, decided.text
-    again = requests.get(f"{county.hosts['a']}/api/v1/public/stalls/{token}", timeout=10).json()
-    assert _permits(again)["ok"] is True
+    again = _seen_within(f"{county.hosts['a']}/api/v1/public/stalls/{token}",
+                         lambda badge: _permits(badge)["ok"] is True, VERSION_RECHECK + 0.2)
     assert [d["number"] for d in _permits(again)["documents"]] == ["JY14504030088888"]
 
 
