@@ -166,11 +166,16 @@ def appoint_manager(data, market_id):
 
 
 # -- stalls of a market ----------------------------------------------------------------------------
+def stall_number_rule() -> list:
+    """The stall-number rule of app.markets.services as schema validators (the bulk import
+    applies the same rule row by row: services.stall_number_problem)."""
+    return [validate.Length(min=1, max=services.STALL_NUMBER_MAX),
+            validate.Regexp(services.STALL_NUMBER_PATTERN, error=services.STALL_NUMBER_PATTERN_ERROR)]
+
+
 class StallsCreateSchema(Schema):
     numbers = fields.List(
-        fields.String(validate=[validate.Length(min=1, max=32),
-                                validate.Regexp(r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-                                                error="摊位号不能以空白开头或含控制字符")]),
+        fields.String(validate=stall_number_rule()),
         required=True, validate=validate.Length(min=1, max=500),
         metadata={"description": "摊位号列表，一次最多 500 个", "example": ["A-01", "A-02"]})
 

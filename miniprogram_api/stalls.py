@@ -9,7 +9,7 @@ from app.badge import cache as badge_cache
 from app.markets import services
 from app.markets.models import FEEDBACK_CATEGORIES
 from miniprogram_api.common import BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, ReasonSchema, text
-from miniprogram_api.markets import FeedbackItemSchema
+from miniprogram_api.markets import FeedbackItemSchema, stall_number_rule
 
 blp = Blueprint("stalls", __name__, description="摊位、二维码与公示")
 
@@ -28,10 +28,9 @@ class ManagedStallSchema(StallSchema):
 
 
 class StallUpdateSchema(PatchSchema):
-    number = fields.String(validate=[validate.Length(min=1, max=32),
-                                     validate.Regexp(r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
-                                                     error="摊位号不能以空白开头或含控制字符")])
-    note = text(500, required=False, allow_none=True, metadata={"description": "管理方备注（不公开）"})
+    number = fields.String(validate=stall_number_rule())
+    note = text(services.STALL_NOTE_MAX, required=False, allow_none=True,
+                metadata={"description": "管理方备注（不公开）"})
     closed = Bool(metadata={"description": "true 停用摊位，false 恢复"})
 
 

@@ -3,6 +3,7 @@
 Services flush, never commit (the request commits); each review, reissue and decision is audited."""
 from __future__ import annotations
 
+import re
 
 from sqlalchemy import func, insert, select
 
@@ -24,6 +25,12 @@ from app.core.regions import Region
 from app.markets.uscc import is_valid_uscc, normalize
 
 MAX_STALLS_PER_CALL = 500
+# A stall number (one rule for the API's schemas, the bulk import and renumbering): 1–32
+# characters, no leading blank, no control characters.
+STALL_NUMBER_MAX = 32
+STALL_NUMBER_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+STALL_NUMBER_PATTERN_ERROR = "摊位号不能以空白开头或含控制字符"
+STALL_NOTE_MAX = 500
 TOKEN_LENGTH = 12  # base62: ~71 bits, well above the 59-bit floor, and far below the 32-char scene
 MANAGING_ROLES = ("market_manager", "regulator")
 FEEDBACK_PER_HOUR = 5
@@ -116,21 +123,48 @@ def create_stalls(actor, market_id: int, numbers: list[str]) -> list[Stall]:
         seen.add(number)
     if duplicates:
         raise APIError(code="STALL_NUMBER_DUPLICATE", details={"numbers": duplicates})
-    existing = list(db.session.scalars(select(Stall.number).where(
-        Stall.market_id == market.id, Stall.number.in_(cleaned))))
+    existing = existing_stall_numbers(market.id, cleaned)
     if existing:
         raise APIError(code="STALL_NUMBER_EXISTS", details={"numbers": sorted(existing)})
-    now = utcnow()
-    tokens = _fresh_tokens(len(cleaned))
-    rows = [{"market_id": market.id, "number": number, "token": token, "badge_version": 1,
-             "token_issued_at": now, "created_at": now, "updated_at": now}
-            for number, token in zip(cleaned, tokens)]
-    if rows:
-        db.session.execute(insert(Stall), rows)
-    audit.record("stall.create_bulk", "market", market.id, actor=actor, actor_role=role,
-                 after={"count": len(rows), "numbers": cleaned[:50]})
+    add_stalls(actor, role, market, [(number, None) for number in cleaned])
     return list(db.session.scalars(select(Stall).where(
         Stall.market_id == market.id, Stall.number.in_(cleaned)).order_by(Stall.id)))
+
+
+def stall_number_problem(number: str) -> str | None:
+    """Why `number` (already trimmed) cannot be a stall number, in Chinese; None when it can."""
+    if not number:
+        return "摊位号为空"
+    if len(number) > STALL_NUMBER_MAX:
+        return f"摊位号超过 {STALL_NUMBER_MAX} 个字符"
+    if not re.match(STALL_NUMBER_PATTERN, number):
+        return STALL_NUMBER_PATTERN_ERROR
+    return None
+
+
+def existing_stall_numbers(market_id: int, numbers: list[str]) -> set[str]:
+    if not numbers:
+        return set()
+    return set(db.session.scalars(select(Stall.number).where(Stall.market_id == market_id,
+                                                             Stall.number.in_(numbers))))
+
+
+def add_stalls(actor, role: str, market: Market, entries: list[tuple[str, str | None]]) -> int:
+    """Insert new stalls (number, note) with fresh tokens, audited; the caller has checked the
+    numbers (stall_number_problem, none already in the market, none twice). Used by the
+    POST …/stalls call and by the bulk import job."""
+    if not entries:
+        return 0
+    now = utcnow()
+    tokens = _fresh_tokens(len(entries))
+    rows = [{"market_id": market.id, "number": number, "note": note, "token": token, "badge_version": 1,
+             "token_issued_at": now, "created_at": now, "updated_at": now}
+            for (number, note), token in zip(entries, tokens)]
+    db.session.execute(insert(Stall), rows)
+    audit.record("stall.create_bulk", "market", market.id, actor=actor, actor_role=role,
+                 after={"count": len(rows), "numbers": [number for number, _ in entries[:50]]},
+                 region_code=market.region_code)
+    return len(rows)
 
 
 def list_stalls(actor, market_id: int, page: int, per_page: int, conditions=()) -> dict:
