@@ -127,6 +127,14 @@ class Config:
         # show at once through the change counters (app/core/generations.py); this only bounds
         # a change made while Redis was unreachable.
         self.AUTH_CACHE_SECONDS = float(os.environ.get("AUTH_CACHE_SECONDS", "30"))
+        # The web console (/console/, app/console). A session ends after CONSOLE_IDLE_MINUTES
+        # without a request, and CONSOLE_SESSION_HOURS after its login whatever happens; the
+        # login QR code's ticket lives CONSOLE_LOGIN_TICKET_SECONDS, a link printed by
+        # `flask console login-link` CONSOLE_LOGIN_LINK_MINUTES.
+        self.CONSOLE_IDLE_MINUTES = float(os.environ.get("CONSOLE_IDLE_MINUTES", "30"))
+        self.CONSOLE_SESSION_HOURS = float(os.environ.get("CONSOLE_SESSION_HOURS", "12"))
+        self.CONSOLE_LOGIN_TICKET_SECONDS = _int("CONSOLE_LOGIN_TICKET_SECONDS", 120)
+        self.CONSOLE_LOGIN_LINK_MINUTES = _int("CONSOLE_LOGIN_LINK_MINUTES", 15)
         self.TIMEZONE = os.environ.get("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
         # Observability (issue 13 item 4). "json": one JSON object per log line, and the app
