@@ -33,6 +33,7 @@ lock: venv
 migrate: venv
 	$(FLASK) db upgrade
 	$(FLASK) regions import --builtin
+	$(FLASK) stats rollups rebuild --if-missing
 
 demo: migrate
 	$(FLASK) seed demo

@@ -54,6 +54,9 @@ def register_caches(app: Flask) -> None:
 
     caches.install(app)
     generations.install(app)  # change counters shared by the workers (after kv: Redis when configured)
+    from app.stats import rollups
+
+    rollups.install()  # coverage roll-ups recounted in the writer's transaction (observes through generations)
 
 
 def register_middleware(app: Flask) -> None:

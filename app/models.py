@@ -11,3 +11,4 @@ from app.activities.models import *  # noqa: F401,F403
 from app.badge.models import *  # noqa: F401,F403
 from app.reminders.models import *  # noqa: F401,F403
 from app.jobs.models import *  # noqa: F401,F403
+from app.stats.models import *  # noqa: F401,F403

@@ -72,6 +72,12 @@ class MarketRowSchema(Schema):
     totals = fields.Nested(TotalsSchema, required=True)
 
 
+class MarketsPageSchema(Schema):
+    page = Int(required=True)
+    per_page = Int(required=True)
+    total = Int(required=True, metadata={"description": "地区内市场总数（各页合计）"})
+
+
 class OverviewSchema(Schema):
     region = fields.Nested(RegionRowSchema, required=True, metadata={"description": "所选地区合计"})
     children = fields.List(fields.Nested(RegionRowSchema), required=True,
@@ -80,9 +86,12 @@ class OverviewSchema(Schema):
         "description": "直接登记在所选地区本级（不属于任何下级地区）的市场合计；"
                        "可加字段满足：地区合计 = 各下级合计 + direct = 各市场之和"})
     markets = fields.List(fields.Nested(MarketRowSchema), required=True,
-                          metadata={"description": "地区内每个市场一行，按行政区划、名称排序"})
+                          metadata={"description": "地区内每个市场一行，按行政区划、名称排序；分页（见 markets_page），"
+                                                   "地区合计与下级合计覆盖全部市场，不只本页"})
+    markets_page = fields.Nested(MarketsPageSchema, required=True)
     sections = fields.Nested(SectionsSchema, required=True)
-    generated_at = LocalDateTime(required=True)
+    generated_at = LocalDateTime(required=True, metadata={
+        "description": "统计时点：全部数字在此刻准确（由增量汇总得出，证照、承诺按此刻是否有效计算）"})
 
 
 class OverviewQuerySchema(Schema):
@@ -91,14 +100,21 @@ class OverviewQuerySchema(Schema):
         "example": "450400"})
 
 
+class OverviewPageQuerySchema(OverviewQuerySchema):
+    page = Int(load_default=1, validate=validate.Range(min=1, max=100000), metadata={"description": "市场列表页码，从 1 开始"})
+    per_page = Int(load_default=services.MARKETS_PER_PAGE,
+                   validate=validate.Range(min=1, max=services.MAX_MARKETS_PER_PAGE),
+                   metadata={"description": f"每页市场数，最多 {services.MAX_MARKETS_PER_PAGE}"})
+
+
 @blp.route("/stats/overview", methods=["GET"])
-@blp.arguments(OverviewQuerySchema, location="query")
+@blp.arguments(OverviewPageQuerySchema, location="query")
 @blp.response(200, OverviewSchema)
 @blp.doc(security=BEARER)
 @requires("regulator")
 def overview(args):
     """辖区覆盖情况：市场、摊位认领、亮照亮证、诚信经营承诺（按市场与下级地区汇总）"""
-    return services.overview(current_user(), args["region"])
+    return services.overview(current_user(), args["region"], page=args["page"], per_page=args["per_page"])
 
 
 @blp.route("/stats/overview.xlsx", methods=["GET"])
@@ -107,7 +123,7 @@ def overview(args):
 @requires("regulator")
 def overview_xlsx(args):
     """导出辖区覆盖情况统计表（与 /stats/overview 相同的数字）"""
-    data = services.overview(current_user(), args["region"])
+    data = services.overview(current_user(), args["region"], per_page=None)
     return xlsx_download(export.overview_xlsx(data), export.overview_filename(data))
 
 

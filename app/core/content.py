@@ -116,7 +116,7 @@ def _plain(value):
     return getattr(value, "value", value)  # a BindParameter's value, or the value itself
 
 
-def _statement_rows(state) -> list[dict]:
+def statement_rows(state) -> list[dict]:
     params = state.parameters
     rows = [dict(p) for p in params] if isinstance(params, (list, tuple)) else ([dict(params)] if params else [])
     statement = state.statement
@@ -139,7 +139,7 @@ def check_orm_statement(state) -> None:
         return
     columns = _public_columns(mapper)
     if columns:
-        _check(state.session, user, _row_texts(columns, _statement_rows(state)))
+        _check(state.session, user, _row_texts(columns, statement_rows(state)))
 
 
 def _forget_checks(session: Session) -> None:

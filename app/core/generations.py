@@ -27,6 +27,7 @@ import threading
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, Callable
 from pathlib import Path
 
 from flask import current_app, has_app_context, has_request_context, request
@@ -46,6 +47,9 @@ class Tracked:
 
 
 _tracked: dict[type, list[Tracked]] = {}
+# Functions told of every row a transaction writes, by model: observe(Model, collect), where
+# collect(session, row) gets the ORM object or, for Core inserts, the dict of values.
+_observers: dict[type, list[Callable[[Session, Any], None]]] = {}
 
 
 def track(model: type, topic: str, by: str) -> None:
@@ -54,6 +58,15 @@ def track(model: type, topic: str, by: str) -> None:
     entries = _tracked.setdefault(model, [])
     if Tracked(topic, by) not in entries:
         entries.append(Tracked(topic, by))
+
+
+def observe(model: type, collect: Callable[[Session, Any], None]) -> None:
+    """Declare `collect(session, row)`, called for every `model` row a transaction inserts,
+    changes or deletes, through the same paths as the change counters (flushes, Core inserts
+    via app.core.db, compare-and-set decisions)."""
+    entries = _observers.setdefault(model, [])
+    if collect not in entries:
+        entries.append(collect)
 
 
 def key(topic: str, value) -> str:
@@ -188,6 +201,9 @@ def note_rows(session: Session, model: type, rows: list[dict]) -> None:
     """For writes that bypass the ORM's unit of work (app.core.db.insert_ignore)."""
     for tracked in _tracked.get(model, ()):
         _note(session, (key(tracked.topic, row[tracked.by]) for row in rows if row.get(tracked.by) is not None))
+    for collect in _observers.get(model, ()):
+        for row in rows:
+            collect(session, row)
 
 
 def note_objects(session: Session, objects: Iterable) -> None:
@@ -197,11 +213,39 @@ def note_objects(session: Session, objects: Iterable) -> None:
             value = getattr(obj, tracked.by, None)
             if value is not None:
                 _note(session, (key(tracked.topic, value),))
+    _tell_observers(session, objects)
+
+
+def _tell_observers(session: Session, objects: Iterable) -> None:
+    for obj in objects:
+        for collect in _observers.get(type(obj), ()):
+            collect(session, obj)
 
 
 def _collect_from_flush(session: Session, flush_context, instances) -> None:
     if _tracked:
-        note_objects(session, (*session.new, *session.dirty, *session.deleted))
+        for obj in (*session.new, *session.dirty, *session.deleted):
+            for tracked in _tracked.get(type(obj), ()):
+                value = getattr(obj, tracked.by, None)
+                if value is not None:
+                    _note(session, (key(tracked.topic, value),))
+
+
+def _observe_flush(session: Session, flush_context) -> None:
+    """Observers hear of flushed rows after the flush: new rows have their ids and foreign keys
+    then, and the attributes' history (the values before) is still there."""
+    if _observers:
+        _tell_observers(session, (*session.new, *session.dirty, *session.deleted))
+
+
+def _collect_from_insert(state) -> None:
+    """`session.execute(insert(Model), rows)`: Core inserts of tracked or observed rows count
+    as the flush of those rows would."""
+    mapper = state.bind_mapper if state.is_insert else None
+    if mapper is not None and (mapper.class_ in _tracked or mapper.class_ in _observers):
+        from app.core.content import statement_rows
+
+        note_rows(state.session, mapper.class_, statement_rows(state))
 
 
 def _bump_after_commit(session: Session) -> None:
@@ -223,5 +267,7 @@ def install(app) -> None:
                                      else HostCounters(Path(app.config["INSTANCE_DIR"]) / "generations.bin"))
     if not event.contains(Session, "before_flush", _collect_from_flush):
         event.listen(Session, "before_flush", _collect_from_flush)
+        event.listen(Session, "do_orm_execute", _collect_from_insert)
+        event.listen(Session, "after_flush", _observe_flush)
         event.listen(Session, "after_commit", _bump_after_commit)
         event.listen(Session, "after_rollback", _forget)

@@ -23,7 +23,7 @@ from app.stats.queries import NATIONAL, RegionScope
 MEMBER_OPERATED = exists().where(Membership.user_id == Merchant.owner_id, Membership.status == "verified")
 
 
-def party_households(scope: RegionScope, market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+def party_households(market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
     """党员经营户: stalls held by an entity whose operator is a verified party member."""
     if not market_ids:
         return {}

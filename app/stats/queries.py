@@ -54,17 +54,16 @@ def markets_in(scope: RegionScope) -> list[tuple[int, str, str]]:
 
 # -- per-market sections -------------------------------------------------------------------------
 
-def stall_counts(scope: RegionScope, market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+def stall_counts(market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
     rows = db.session.execute(
         select(Stall.market_id, func.count(Stall.id), func.count(Stall.merchant_id),
                func.count(Stall.merchant_id.distinct()))
-        .join(Market, Market.id == Stall.market_id).where(scope.markets_clause())
-        .group_by(Stall.market_id))
+        .where(Stall.market_id.in_(market_ids)).group_by(Stall.market_id))
     return {market_id: {"stalls": stalls, "stalls_claimed": claimed, "merchants": merchants}
             for market_id, stalls, claimed, merchants in rows}
 
 
-def credential_counts(scope: RegionScope, market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+def credential_counts(market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
     # Looked up through the module so the credentials feature can change it without touching us.
     from app.credentials import queries as credential_queries
 
@@ -75,7 +74,7 @@ def _count_where(condition):
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def pledge_counts(scope: RegionScope, market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
+def pledge_counts(market_ids: list[int], now: datetime) -> dict[int, dict[str, int]]:
     in_force = in_force_clause(now)
     rows = db.session.execute(
         select(Pledge.market_id,
@@ -85,8 +84,7 @@ def pledge_counts(scope: RegionScope, market_ids: list[int], now: datetime) -> d
                _count_where(Pledge.status == "revoked"),
                _count_where(expired_clause(now)),
                func.count(case((in_force, Pledge.merchant_id)).distinct()))
-        .join(Market, Market.id == Pledge.market_id).where(scope.markets_clause())
-        .group_by(Pledge.market_id))
+        .where(Pledge.market_id.in_(market_ids)).group_by(Pledge.market_id))
     return {row[0]: dict(zip(("pledges_in_force", "pledges_pending", "pledges_rejected",
                                "pledges_revoked", "pledges_expired",
                                "merchants_with_pledge_in_force"), map(int, row[1:])))
@@ -123,7 +121,7 @@ def merchants_by_bucket(scope: RegionScope, buckets: dict[str, str], now: dateti
     return result
 
 
-MarketSection = Callable[[RegionScope, list, datetime], dict]
+MarketSection = Callable[[list, datetime], dict]
 DistinctSection = Callable[[RegionScope, dict, datetime], dict]
 
 MARKET_SECTIONS: list[MarketSection] = [stall_counts, credential_counts, pledge_counts]

@@ -17,17 +17,12 @@ from app.core.errors import APIError
 from app.core.time import utcnow
 from app.extensions import db
 from app.core.regions import Region, code_prefix
-from app.stats import errors  # noqa: F401  (registers the codes)
-from app.stats.party import party_building, party_households
-from app.stats.queries import DISTINCT_SECTIONS, MARKET_SECTIONS, NATIONAL, RegionScope, markets_in
+from app.stats import errors, rollups  # noqa: F401  (errors registers the codes)
+from app.stats.party import party_building
+from app.stats.queries import NATIONAL, RegionScope
 
-# Additive fields: a region's value is the sum of its markets'.
-ADDITIVE_FIELDS = ("markets", "stalls", "stalls_claimed", "licences_shown", "permits_shown",
-                   "pledges_in_force", "pledges_pending", "pledges_rejected", "pledges_revoked",
-                   "pledges_expired", "party_households")
-PER_MARKET = [*MARKET_SECTIONS, party_households]
-# Distinct-entity fields: counted per row in SQL (an entity can hold stalls in two markets).
-DISTINCT_FIELDS = ("merchants", "merchants_with_pledge_in_force")
+MARKETS_PER_PAGE = 100  # per-market rows of one overview page (a province has ~20,000)
+MAX_MARKETS_PER_PAGE = 500
 
 def default_region(actor) -> str:
     """The caller's own region: the country for administrators, the single region of a
@@ -58,67 +53,45 @@ def child_regions(code: str) -> list[Region]:
     return list(db.session.scalars(select(Region).where(parent).order_by(Region.code)))
 
 
-def _zero() -> dict[str, int]:
-    return {name: 0 for name in ADDITIVE_FIELDS + DISTINCT_FIELDS}
-
-
 def _with_rate(totals: dict[str, Any]) -> dict[str, Any]:
     """Share of entities holding a stall whose pledge is in force (承诺率)."""
+    totals = dict(totals)
     merchants = totals["merchants"]
     totals["pledge_rate"] = round(totals["merchants_with_pledge_in_force"] / merchants, 4) if merchants else None
     return totals
 
 
-def _add(into: dict[str, int], market_totals: dict[str, int]) -> None:
-    for name in ADDITIVE_FIELDS:
-        into[name] += market_totals[name]
-
-
-def overview(actor, region_code: str | None = None, now: datetime | None = None) -> dict[str, Any]:
+def overview(actor, region_code: str | None = None, now: datetime | None = None,
+             page: int = 1, per_page: int | None = MARKETS_PER_PAGE) -> dict[str, Any]:
     """{"region": {code, name, level, totals}, "children": [{code, name, level, totals}],
     "direct": totals of markets registered at the region's own level (in no child),
-    "markets": [{id, name, region_code, totals}], "sections": {...}, "generated_at"}.
-    For additive fields region totals == sum(children) + direct == sum(markets)."""
+    "markets": one page of [{id, name, region_code, totals}] (every market when per_page is
+    None), "markets_page": {page, per_page, total}, "sections": {...}, "generated_at"}.
+
+    Read from the roll-ups (app/stats/rollups.py), exact at `generated_at`; for additive fields
+    region totals == sum(children) + direct == sum(markets over all pages)."""
     now = now or utcnow()
     region = resolve_region(actor, region_code)
+    session = db.session()
+    if not rollups.is_built(session):
+        raise APIError(code="STATS_ROLLUPS_MISSING")
     scope = RegionScope.of(region["code"])
-    markets = markets_in(scope)
-    market_ids = [market_id for market_id, _, _ in markets]
-
-    per_market = {market_id: _zero() for market_id in market_ids}
-    for section in PER_MARKET:
-        for market_id, values in section(scope, market_ids, now).items():
-            if market_id in per_market:
-                per_market[market_id].update(values)
-    for totals in per_market.values():
-        totals["markets"] = 1
-
     children = child_regions(region["code"])
-    buckets = {child.code: code_prefix(child.code) for child in children}
-    rows: dict[Any, dict[str, int]] = {None: _zero(), "": _zero(), **{code: _zero() for code in buckets}}
-    for market_id, _, market_region in markets:
-        _add(rows[None], per_market[market_id])
-        _add(rows[_bucket_of(market_region, buckets)], per_market[market_id])
-    for section in DISTINCT_SECTIONS:
-        for key, values in section(scope, buckets, now).items():
-            rows.setdefault(key, _zero()).update(values)
-
+    direct = rollups.direct_scope(region["code"])
+    totals = rollups.scope_totals(session, [region["code"], direct, *(c.code for c in children)], scope.prefix, now)
+    if per_page is None:
+        rows, total = rollups.market_rows(session, scope.markets_clause(), 1, 10 ** 9, now)
+    else:
+        rows, total = rollups.market_rows(session, scope.markets_clause(), page, per_page, now)
     return {
-        "region": {**region, "totals": _with_rate(rows[None])},
+        "region": {**region, "totals": _with_rate(totals[region["code"]])},
         "children": [{"code": child.code, "name": child.name, "level": child.level,
-                      "totals": _with_rate(rows[child.code])} for child in children],
-        "direct": _with_rate(rows[""]),
-        "markets": [{"id": market_id, "name": name, "region_code": market_region,
-                     "totals": _with_rate(per_market[market_id])}
-                    for market_id, name, market_region in markets],
-        "sections": {"party_building": party_building(region["code"], now, buckets)},
+                      "totals": _with_rate(totals[child.code])} for child in children],
+        "direct": _with_rate(totals[direct] if children else totals[region["code"]]),
+        "markets": [{"id": market_id, "name": name, "region_code": code, "totals": _with_rate(values)}
+                    for market_id, name, code, values in rows],
+        "markets_page": {"page": 1 if per_page is None else page, "per_page": per_page or total, "total": total},
+        "sections": {"party_building": party_building(region["code"], now,
+                                                      {child.code: code_prefix(child.code) for child in children})},
         "generated_at": now,
     }
-
-
-def _bucket_of(market_region: str, buckets: dict[str, str]) -> str:
-    """Same rule as queries.bucket_expr, for the additive roll-up of per-market rows."""
-    for key, prefix in buckets.items():
-        if market_region.startswith(prefix):
-            return key
-    return ""

@@ -50,6 +50,9 @@ NOT_PUBLIC = {
     "idempotency_records": None,  # every column: the server's own replay store
     "scheduler_leases": None,
     "scheduler_heartbeats": None,  # the scheduler's own name and host:pid
+    "market_coverage": None,  # counts and region codes the server computes
+    "region_coverage": None,
+    "merchant_scopes": None,
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
     "jobs": None,  # the server's own bookkeeping: kinds, codes, keys, file names it made

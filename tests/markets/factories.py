@@ -101,8 +101,9 @@ class Shop:
             self.approved_pledge(login, merchant_id, manager)
         return market, manager, stalls[0]["token"], login, merchant_id
 
-    def approved_pledge(self, login, merchant_id, manager) -> int:
-        """Sign the region's pledge template and have the market's manager approve it."""
+    def approved_pledge(self, login, merchant_id, manager, market_id=None) -> int:
+        """Sign the region's pledge template (for `market_id` when the entity holds stalls in
+        several markets) and have the market's manager approve it."""
         from app.extensions import db
         from app.pledges.models import PledgeTemplate
 
@@ -111,7 +112,8 @@ class Shop:
         db.session.add(template)
         db.session.commit()
         signed = self.client.post(f"/api/v1/merchants/{merchant_id}/pledges", headers=login.headers,
-                                  json={"template_id": template.id, "signer_name": "李明"})
+                                  json={"template_id": template.id, "signer_name": "李明",
+                                        **({"market_id": market_id} if market_id else {})})
         assert signed.status_code == 201, signed.get_json()
         approved = self.client.post(f"/api/v1/pledges/{signed.get_json()['id']}/review",
                                     json={"decision": "approve"}, headers=manager.headers)

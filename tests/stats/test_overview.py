@@ -4,7 +4,10 @@ from datetime import timedelta
 
 import pytest
 
+from sqlalchemy import select
+
 from app.extensions import db as _db
+from app.markets.models import Merchant
 from app.identity.services import find_or_create_user
 from app.pledges.models import Pledge
 from tests.conftest import at, error_code
@@ -20,12 +23,26 @@ STATES = {
     "rejected": ("rejected", None, None),
     "revoked": ("revoked", NOW - timedelta(days=60), NOW + timedelta(days=200)),
 }
-SHOWN = {"licences_shown": 3, "permits_shown": 2}  # what the credentials hook reports per market
+DAY = timedelta(days=1)
+CREDENTIALS = {
+    # merchant: [(kind, status, valid_from, valid_until or None for long-term)]: in force now are
+    # A's licence and permit, E's licence and one permit, G's long-term licence.
+    "A": [("business_licence", "verified", NOW.date() - 30 * DAY, NOW.date() + 200 * DAY),
+          ("food_business", "verified", NOW.date() - 30 * DAY, NOW.date() + 100 * DAY)],
+    "B": [("business_licence", "verified", NOW.date() - 400 * DAY, NOW.date() - 35 * DAY)],
+    "C": [("business_licence", "verified", NOW.date() + 10 * DAY, NOW.date() + 400 * DAY)],
+    "D": [("business_licence", "pending", NOW.date() - 30 * DAY, NOW.date() + 200 * DAY)],
+    "E": [("business_licence", "verified", NOW.date() - 30 * DAY, NOW.date() + 200 * DAY),
+          ("food_business", "verified", NOW.date() - 30 * DAY, NOW.date() + 300 * DAY),
+          ("tobacco_retail", "rejected", NOW.date() - 30 * DAY, NOW.date() + 300 * DAY)],
+    "G": [("business_licence", "verified", NOW.date() - 300 * DAY, None)],
+}
+SHOWN = {"A": 1, "E": 1, "G": 0}  # licensed now -> permits in force now
 PARTY_MEMBERS = {"A", "E"}  # owners who are verified party members: their stalls are 党员经营户
 
 
 @pytest.fixture
-def tree(make_market, monkeypatch, clock):
+def tree(make_market, clock):
     clock.set(NOW)
     markets = {
         "M1": make_market(name="万秀农贸市场", region_code="450403"),
@@ -81,10 +98,17 @@ def tree(make_market, monkeypatch, clock):
     _db.session.add(Membership(org_id=branch.id, user_id=owner_b.id, standing="formal", status="pending"))
     _db.session.commit()
 
-    from app.credentials import queries as credential_queries
+    from app.credentials.models import Credential
 
-    monkeypatch.setattr(credential_queries, "shown_counts_by_market",
-                        lambda market_ids, now: {m: dict(SHOWN) for m in market_ids})
+    for key, documents in CREDENTIALS.items():
+        owner = find_or_create_user(f"owner-{key}")
+        merchant = _db.session.scalar(select(Merchant).where(Merchant.owner_id == owner.id))
+        for n, (kind, status, valid_from, valid_until) in enumerate(documents):
+            _db.session.add(Credential(merchant_id=merchant.id, kind=kind, number=f"{key}{n}", issuer="市场监管局",
+                                       valid_from=valid_from, valid_until=valid_until,
+                                       long_term=valid_until is None, photo_key=f"photo-{key}-{n}",
+                                       status=status, submitted_by_id=owner.id))
+    _db.session.commit()
     return markets, stalls, pledges
 
 
@@ -100,8 +124,8 @@ def expected(markets, stalls, pledges, keys):
     pledgers = {merchant for _, merchant, state in signed if state == "in_force"}
     return {
         "markets": len(keys), "stalls": len(mine), "stalls_claimed": sum(1 for s in mine if s[1]),
-        "merchants": len(holders), "licences_shown": SHOWN["licences_shown"] * len(keys),
-        "permits_shown": SHOWN["permits_shown"] * len(keys),
+        "merchants": len(holders), "licences_shown": sum(1 for s in mine if s[1] in SHOWN),
+        "permits_shown": sum(SHOWN[s[1]] for s in mine if s[1] in SHOWN),
         "pledges_in_force": n("in_force"), "pledges_pending": n("pending"),
         "pledges_rejected": n("rejected"), "pledges_revoked": n("revoked"),
         "pledges_expired": n("expired_by_time", "expired_stored"),
