@@ -8,7 +8,7 @@ import importlib
 # Each module defines `blp`, a flask_smorest.Blueprint; order is the order in the API docs.
 FEATURE_MODULES = (
     "auth", "me", "markets", "stalls", "merchants", "credentials", "pledges",
-    "orgs", "activities", "care_stations", "notifications", "stats", "audit", "jobs",
+    "orgs", "activities", "care_stations", "notifications", "stats", "audit", "jobs", "regions",
 )
 
 

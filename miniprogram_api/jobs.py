@@ -9,7 +9,7 @@ from marshmallow import Schema, fields
 from app.identity.auth import current_user, requires
 from app.jobs import embedded, services
 from app.jobs.dispatch import backend
-from app.jobs.models import STATUSES
+from app.jobs.models import STATUS_LABELS, STATUSES
 from miniprogram_api.common import BEARER, Blueprint, ErrorSchema, Int, LocalDateTime
 
 blp = Blueprint("jobs", __name__, description="后台任务（贴纸 PDF 等耗时的生成：提交后轮询进度，完成后下载）")
@@ -40,8 +40,9 @@ class JobSchema(Schema):
     kind = fields.String(required=True, metadata={"example": "sticker_sheet"})
     title = fields.String(required=True, metadata={"example": "摊位二维码贴纸 PDF"})
     status = fields.String(required=True, metadata={
-        "enum": list(STATUSES),
+        "enum": list(STATUSES), "x-enum-labels": STATUS_LABELS,
         "description": "queued 排队中 / running 执行中 / succeeded 已完成 / failed 失败（可重试）/ expired 结果已过期删除"})
+    status_label = fields.String(required=True, metadata={"description": "状态的中文名称", "example": "执行中"})
     progress = fields.Nested(JobProgressSchema, required=True)
     message = fields.String(allow_none=True, metadata={"description": "当前进展的说明"})
     attempts = Int(required=True, metadata={"description": "第几次执行（重试后加 1）"})

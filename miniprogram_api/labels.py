@@ -21,7 +21,6 @@ OTHER = {
     "credential_expiry": "证照到期提醒", "pledge_renewal": "承诺续签提醒", "activity_start": "活动开始提醒",
     "branch_duty": "支部例行工作提醒", "review_digest": "待审核汇总", "review_result": "审核结果通知",
     "on_time": "按时", "late": "迟到", "rotating_qr": "扫码签到", "manual": "手工补签",
-    # background jobs (their "failed" reads 发送失败 above, shared with notifications)
     "queued": "排队中", "running": "执行中", "succeeded": "已完成", "expired": "结果已过期",
 }
 ENUM_LABELS: dict[str, str] = {**STATUSES, **DECISIONS, **VERDICT_LEVELS, **OTHER, **AMENITIES, **AUDIENCES,
@@ -33,4 +32,7 @@ def document_enum_labels(self, field, ret=None, **kwargs) -> dict:
     values = (ret or {}).get("enum")
     if not values or not all(isinstance(v, str) and v.isascii() for v in values):
         return {}
-    return {"x-enum-labels": {value: ENUM_LABELS.get(value, value) for value in values}}
+    # A field may carry its own words for codes shared with others (a job's "failed" is not a
+    # notification's 发送失败): metadata={"x-enum-labels": {...}}.
+    own = field.metadata.get("x-enum-labels") or {}
+    return {"x-enum-labels": {value: own.get(value) or ENUM_LABELS.get(value, value) for value in values}}

@@ -1,15 +1,17 @@
+from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.identity.services import appoint_market_manager
 from app.markets import services
+from app.markets.imports import submit_stall_import
 from app.markets.jobs import refuse_direct_sheet_if_large, submit_sticker_sheet
 from app.worklists import markets as worklists
 from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
 from miniprogram_api.jobs import JobSchema, accepted
-from miniprogram_api.common import latitude, longitude, BEARER, Bool, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
+from miniprogram_api.common import latitude, longitude, BEARER, Bool, ErrorSchema, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
@@ -297,6 +299,23 @@ def qr_sheet(market_id):
 def qr_sheet_job(market_id):
     """后台生成本市场全部摊位的二维码贴纸 PDF（摊位多的市场用这个；同一市场正在生成时返回同一个任务）"""
     return accepted(submit_sticker_sheet(current_user(), market_id))
+
+
+class StallImportSchema(Schema):
+    file = Upload(required=True, metadata={"description": (
+        "CSV（UTF-8 或 GBK 编码）或 Excel .xlsx，不超过 2 MB、20000 行；第一行为表头，须有“摊位号”列，"
+        "可另有“备注”列（管理方备注，不公开）")})
+
+
+@blp.route("/markets/<int:market_id>/stall-imports", methods=["POST"])
+@blp.arguments(StallImportSchema, location="form_and_files")
+@blp.response(202, JobSchema, description="已排队；按 Location（GET /api/v1/jobs/{id}）轮询进度，完成后下载导入结果（JSON）")
+@blp.alt_response(413, schema=ErrorSchema, description="文件过大：JOB_UPLOAD_TOO_LARGE")
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def stall_import_job(data, market_id):
+    """从 CSV / Excel 批量导入摊位（后台执行）：本市场已有的摊位号跳过，不合规的行列出行号与原因；可重试，不会重复创建"""
+    return accepted(submit_stall_import(current_user(), market_id, data["file"].stream))
 
 
 @blp.route("/markets/<int:market_id>/feedback", methods=["GET"])

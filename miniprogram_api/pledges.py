@@ -4,10 +4,11 @@ from marshmallow import Schema, fields, validate
 from app.identity.auth import current_user, requires
 from app.core.idempotency import idempotent
 from app.core.pagination import PageArgs, page_schema
-from app.core.time import to_local, utcnow
-from app.pledges import exports, services
+from app.core.time import utcnow
+from app.pledges import exports, jobs, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
+from miniprogram_api.jobs import JobSchema, accepted
 from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
                                     text, xlsx_doc, xlsx_download)
 
@@ -214,6 +215,21 @@ def market_pledges(args, market_id):
 @blp.doc(security=BEARER, responses={"200": xlsx_doc("Excel 表格（签署人全名；不含手机号）")})
 @requires("market_manager", "regulator")
 def export_market_pledges(args, market_id):
-    """导出市场的承诺台账（xlsx）"""
-    market, data = exports.market_pledges_xlsx(current_user(), market_id, args["status"])
-    return xlsx_download(data, f"诚信经营承诺台账-{market.name}-{to_local(utcnow()):%Y%m%d}.xlsx")
+    """导出市场的承诺台账（xlsx）；承诺超过 2000 份的市场返回 409 PLEDGE_LEDGER_USE_JOB，请改用后台生成"""
+    actor = current_user()
+    # Access first (the export checks it again): an outsider learns nothing of the market's size.
+    jobs.ledger_market(actor, market_id)
+    jobs.refuse_direct_ledger_if_large(market_id, args["status"])
+    now = utcnow()
+    market, data = exports.market_pledges_xlsx(actor, market_id, args["status"], now=now)
+    return xlsx_download(data, jobs.ledger_filename(market, now))
+
+
+@blp.route("/markets/<int:market_id>/pledge-ledger-jobs", methods=["POST"])
+@blp.arguments(ExportQuerySchema, location="query")
+@blp.response(202, JobSchema, description="已排队；按 Location（GET /api/v1/jobs/{id}）轮询进度，完成后下载 xlsx")
+@blp.doc(security=BEARER)
+@requires("market_manager", "regulator")
+def pledge_ledger_job(args, market_id):
+    """后台生成市场的承诺台账（xlsx，与直接导出的内容相同；承诺多的市场用这个）"""
+    return accepted(jobs.submit_pledge_ledger(current_user(), market_id, args["status"]))

@@ -24,7 +24,7 @@ def worker_command(name: str | None, burst: bool) -> None:
 
 @jobs_cli.command("sweep")
 def sweep_command() -> None:
-    """立即整理一次后台任务：中断的任务重新排队或判为失败，过期的结果文件删除"""
+    """立即整理一次后台任务：中断的任务重新排队或判为失败，过期的结果文件删除，已结束的旧任务清除"""
     from app.jobs.dispatch import backend, dispatch
     from app.jobs.sweep import sweep
 
@@ -33,7 +33,8 @@ def sweep_command() -> None:
     counts = sweep(app, hand_over=(lambda public_id, kind: dispatch(app, public_id, kind)) if rq else None,
                    requeue_stranded=rq)
     click.echo(f"重新排队 {counts['requeued']} 个，判为中断失败 {counts['interrupted']} 个，"
-               f"删除过期结果 {counts['expired']} 个，重新交给队列 {counts['redispatched']} 个")
+               f"删除过期结果 {counts['expired']} 个，重新交给队列 {counts['redispatched']} 个，"
+               f"清除已结束的旧任务 {counts['purged']} 个")
 
 
 commands = [jobs_cli]

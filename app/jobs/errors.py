@@ -12,6 +12,9 @@ register_codes({
     "JOB_NOT_RETRYABLE": (409, "只有失败的任务可以重试"),
     "JOB_FAILED": (500, FAILED_MESSAGE),
     "JOB_INTERRUPTED": (500, INTERRUPTED_MESSAGE),
+    "JOB_UPLOAD_TOO_LARGE": (413, "上传的文件过大，请拆分后分批提交"),
+    "JOB_UPLOAD_EMPTY": (422, "上传的文件是空的"),
+    "JOB_INPUT_MISSING": (410, "提交的文件已不在服务器上，请重新上传"),
 })
 
 register_path_objects({"job_id": "JOB_NOT_FOUND"})

@@ -11,6 +11,9 @@ from app.core.time import utcnow
 from app.extensions import db
 
 STATUSES = ("queued", "running", "succeeded", "failed", "expired")
+# A job's own words for its statuses (a notification's "failed" is 发送失败; a job's is not).
+STATUS_LABELS = {"queued": "排队中", "running": "执行中", "succeeded": "已完成", "failed": "失败（可重试）",
+                 "expired": "结果已过期"}
 
 
 class Job(db.Model):
@@ -54,4 +57,4 @@ class Job(db.Model):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
-__all__ = ["Job", "STATUSES"]
+__all__ = ["Job", "STATUSES", "STATUS_LABELS"]

@@ -48,6 +48,15 @@ class JobContext:
         self._progress = (job.progress_done or 0, job.progress_total, job.message)
         self._changed = False
         self.result: tuple[str, str, str, int] | None = None  # key, filename, content type, size
+        # The line the finished job shows as its message ("新增 120 个，跳过 3 个"); "已完成" if unset.
+        self.summary: str | None = None
+
+    def owner(self):
+        """The user who submitted the job, in this run's session (kinds re-check their access:
+        a role revoked since the submit fails the job with its own refusal)."""
+        from app.identity.models import User
+
+        return db.session.get(User, self.owner_id)
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         """Report progress (cheap: remembered here, written by the ticker)."""
@@ -166,7 +175,7 @@ def _finish(app, job_id: int, public_id: str, worker: str, ctx: JobContext, outc
               "error_message": message, "progress_done": done, "progress_total": total}
     if status == "succeeded":
         hours = float(app.config.get("JOBS_RESULT_TTL_HOURS", 24))
-        values.update(message="已完成", expires_at=now + timedelta(hours=hours))
+        values.update(message=(ctx.summary or "已完成")[:200], expires_at=now + timedelta(hours=hours))
         if ctx.result:
             key, filename, content_type, size = ctx.result
             values.update(result_key=key, result_filename=filename, result_content_type=content_type,

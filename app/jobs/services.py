@@ -13,7 +13,7 @@ from app.core.time import isoformat_local, utcnow
 from app.extensions import db
 from app.jobs import errors  # noqa: F401  codes registered with the service that raises them
 from app.jobs.dispatch import dispatch
-from app.jobs.models import Job
+from app.jobs.models import STATUS_LABELS, Job
 from app.jobs.registry import kind_of
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,14 @@ def submit(owner, kind: str, params: dict, scope: tuple[str, str] | None = None,
     db.session.commit()
     dispatch(current_app._get_current_object(), job.public_id, kind)
     return job
+
+
+def refuse_direct_if_large(count: int, limit: int, code: str, job_endpoint: str, counted: str) -> None:
+    """A direct download (GET …/qr-sheet.pdf, …/pledges.xlsx) is drawn inside the request only
+    up to `limit` items (`counted`: "stalls", "pledges"); beyond, 409 `code` (the feature's own
+    Chinese message) points the client at the job endpoint that makes the same file."""
+    if count > limit:
+        raise APIError(code=code, details={counted: count, "limit": limit, "job_endpoint": job_endpoint})
 
 
 def owned_job(user, public_id: str) -> Job:
@@ -76,6 +84,7 @@ def describe(job: Job) -> dict:
     kind = kind_of(job.kind)
     answer = {
         "id": job.public_id, "kind": job.kind, "title": kind.title if kind else job.kind, "status": status,
+        "status_label": STATUS_LABELS.get(status, status),
         "progress": {"done": done, "total": total, "percent": percent},
         "message": job.message, "attempts": job.attempts,
         "error": ({"code": job.error_code, "message": job.error_message} if status == "failed" else None),

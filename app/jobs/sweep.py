@@ -1,5 +1,6 @@
 """The jobs' upkeep, run at every worker start and then every JOBS_SWEEP_SECONDS by each RQ
-worker, or by the embedded pool's dispatcher: lost runs, expired results, stranded queue entries.
+worker, or by the embedded pool's dispatcher: lost runs, expired results, stranded queue
+entries, and finished jobs old enough to forget (rows and files).
 Every change is a conditional UPDATE, so several sweepers at once (every worker runs one) act
 once on each job."""
 from __future__ import annotations
@@ -17,6 +18,11 @@ from app.jobs.models import Job
 log = logging.getLogger(__name__)
 
 REQUEUE_AFTER = timedelta(minutes=15)  # a queued RQ job this old is handed to RQ again (Redis lost it?)
+# A finished job's row stays this long after its result expired (failed ones: after they would
+# have expired), so its owner still reads "expired" or "failed" for a while; then it goes, with
+# any file it still holds (its input upload, a result the expiry pass could not delete).
+PURGE_GRACE = timedelta(days=7)
+FINISHED = ("succeeded", "failed", "expired")
 
 
 def sweep(app, now=None, hand_over=None, requeue_stranded: bool = False) -> dict:
@@ -25,11 +31,13 @@ def sweep(app, now=None, hand_over=None, requeue_stranded: bool = False) -> dict
     `requeue_stranded` hands over again what has sat queued too long (RQ). Never raises on a
     single job's trouble."""
     now = now or utcnow()
-    counts = {"requeued": 0, "interrupted": 0, "expired": 0, "redispatched": 0}
+    counts = {"requeued": 0, "interrupted": 0, "expired": 0, "redispatched": 0, "purged": 0}
     with app.app_context():
         lost_after = timedelta(seconds=int(app.config.get("JOBS_LOST_AFTER_SECONDS", 120)))
         _lost(now, now - lost_after, counts, hand_over)
         _expired(now, counts)
+        ttl = timedelta(hours=float(app.config.get("JOBS_RESULT_TTL_HOURS", 24)))
+        _purge(now - ttl - PURGE_GRACE, counts)
         if requeue_stranded and hand_over is not None:
             _stranded(now, counts, hand_over)
     if any(counts.values()):
@@ -84,6 +92,33 @@ def _expired(now, counts) -> None:
             continue
         counts["expired"] += db.session.execute(update(Job).where(Job.id == job_id, Job.status == "succeeded")
                                                 .values(status="expired", result_key=None)).rowcount
+        db.session.commit()
+
+
+def _purge(finished_before, counts) -> None:
+    """Finished jobs older than their result's life plus PURGE_GRACE: their files are deleted,
+    then their rows (a store that is down keeps the row for the next pass, so no file is left
+    without a row that names it)."""
+    from app.core.objectstore import current_store
+    from app.jobs.uploads import INPUT_PARAM
+
+    rows = db.session.execute(select(Job.id, Job.public_id, Job.result_key, Job.params)
+                              .where(Job.status.in_(FINISHED), Job.finished_at < finished_before)
+                              .order_by(Job.id).limit(500)).all()
+    db.session.rollback()
+    if not rows:
+        return
+    store = current_store()
+    for job_id, public_id, result_key, params in rows:
+        keys = [key for key in (result_key, (params or {}).get(INPUT_PARAM)) if key]
+        try:
+            for key in keys:
+                store.delete(key)
+        except Exception as exc:
+            log.warning("job %s: files %s not deleted yet, row kept: %s", public_id, keys, exc)
+            continue
+        counts["purged"] += db.session.execute(Job.__table__.delete().where(
+            Job.id == job_id, Job.status.in_(FINISHED), Job.finished_at < finished_before)).rowcount
         db.session.commit()
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.core.errors import APIError, register_codes
 from app.extensions import db
 from app.jobs.registry import job_kind
-from app.jobs.services import submit
+from app.jobs.services import refuse_direct_if_large, submit
 
 # Stalls the direct GET …/qr-sheet.pdf still draws inside the request (about 21 pages, a few
 # seconds); bigger markets use the job.
@@ -35,11 +35,8 @@ def sheet_pages(stalls: int) -> int:
 
 
 def refuse_direct_sheet_if_large(market) -> None:
-    count = stall_count(market.id)
-    if count > DIRECT_SHEET_MAX_STALLS:
-        raise APIError(code="STICKER_SHEET_USE_JOB", details={
-            "stalls": count, "limit": DIRECT_SHEET_MAX_STALLS,
-            "job_endpoint": f"/api/v1/markets/{market.id}/qr-sheet-jobs"})
+    refuse_direct_if_large(stall_count(market.id), DIRECT_SHEET_MAX_STALLS, "STICKER_SHEET_USE_JOB",
+                           f"/api/v1/markets/{market.id}/qr-sheet-jobs", "stalls")
 
 
 def submit_sticker_sheet(actor, market_id: int):

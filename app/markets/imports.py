@@ -1,0 +1,283 @@
+"""Bulk stall import: a market's stall numbers (and optional notes) from a CSV or xlsx file, as a
+background job.
+
+The request checks what it can see at once (size, format, header, row count) and keeps the file
+in the object store; the job reads it in batches of MAX_STALLS_PER_CALL rows, applies the same
+rules as POST …/stalls (services.stall_number_problem, services.add_stalls) and commits each
+batch, so a rerun (a retry after a failure) skips what is already there instead of adding it
+twice. The result is a small JSON report: created, skipped (the market has the number already),
+and rejected rows with their row number and the reason in Chinese."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+
+from app.core.errors import APIError, register_codes
+from app.core.safejson import has_bad_text
+from app.extensions import db
+from app.jobs.registry import job_kind
+from app.jobs.services import submit
+from app.jobs.uploads import INPUT_PARAM, read_input, read_upload, store_input
+
+STALL_IMPORT = "stall_import"
+MAX_IMPORT_BYTES = 2 * 1024 * 1024  # 20,000 rows of a number and a short note fit in well under it
+MAX_IMPORT_ROWS = 20000
+# An xlsx is a zip: what it unpacks to is bounded too (a small file must not expand to gigabytes).
+MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP_MAGIC, OLE_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
+# Header cells that name the columns (compared without blanks, "*" marks and case).
+NUMBER_HEADERS = {"摊位号", "摊位编号", "摊位", "编号", "number", "stall", "stallnumber", "stall_number", "no", "no."}
+NOTE_HEADERS = {"备注", "说明", "note", "notes", "remark", "remarks"}
+
+register_codes({
+    "STALL_IMPORT_BAD_FILE": (422, "无法读取导入文件：请上传 CSV（UTF-8 或 GBK 编码）或 Excel（.xlsx）文件"),
+    "STALL_IMPORT_NO_NUMBER_COLUMN": (422, "导入文件的第一行须为表头，且有“摊位号”一列（可另有“备注”一列）"),
+    "STALL_IMPORT_EMPTY": (422, "导入文件中没有摊位号"),
+    "STALL_IMPORT_TOO_MANY_ROWS": (422, f"导入文件最多 {MAX_IMPORT_ROWS} 行摊位，请拆分后分批导入"),
+})
+
+
+# -- reading the file ----------------------------------------------------------------------------
+@dataclass
+class ImportRow:
+    row: int  # the row number the manager sees in the spreadsheet (the header is row 1)
+    number: str
+    note: str | None
+
+
+def _cell_text(value) -> str:
+    """A cell as typed: 101 stays "101" (Excel stores it as 101.0), blanks trimmed."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _header_key(value) -> str:
+    return _cell_text(value).replace(" ", "").replace("\u3000", "").strip("*＊").lower()
+
+
+def _xlsx_rows(data: bytes):
+    from openpyxl import load_workbook
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED_BYTES:
+                raise APIError(code="STALL_IMPORT_BAD_FILE", details={"reason": "文件解压后过大"})
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except APIError:
+        raise
+    except Exception:  # not a workbook (a zip of something else, a damaged file)
+        raise APIError(code="STALL_IMPORT_BAD_FILE")
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
+            return
+        for values in sheet.iter_rows(values_only=True):
+            yield [_cell_text(value) for value in values]
+    finally:
+        book.close()
+
+
+def _csv_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (what Excel in China saves a CSV as)."""
+    if b"\x00" in data:
+        raise APIError(code="STALL_IMPORT_BAD_FILE")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise APIError(code="STALL_IMPORT_BAD_FILE")
+
+
+def _csv_rows(data: bytes):
+    text = _csv_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+    except csv.Error:  # one column: nothing to sniff
+        dialect = csv.excel
+    try:
+        for values in csv.reader(io.StringIO(text, newline=""), dialect):
+            yield [value.strip() for value in values]
+    except csv.Error:
+        raise APIError(code="STALL_IMPORT_BAD_FILE")
+
+
+def file_format(data: bytes) -> str:
+    if data.startswith(ZIP_MAGIC):
+        return "xlsx"
+    if data.startswith(OLE_MAGIC):  # the old .xls: say what to do instead
+        raise APIError(code="STALL_IMPORT_BAD_FILE", details={"reason": "不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV"})
+    return "csv"
+
+
+def read_rows(data: bytes):
+    """The file's stall rows (blank rows left out), after checking its header."""
+    rows = _xlsx_rows(data) if file_format(data) == "xlsx" else _csv_rows(data)
+    header, number_at, note_at = None, None, None
+    for row_no, values in enumerate(rows, start=1):
+        if not any(values):
+            continue
+        if header is None:
+            header = [_header_key(value) for value in values]
+            number_at = next((i for i, name in enumerate(header) if name in NUMBER_HEADERS), None)
+            note_at = next((i for i, name in enumerate(header) if name in NOTE_HEADERS), None)
+            if number_at is None:
+                raise APIError(code="STALL_IMPORT_NO_NUMBER_COLUMN",
+                               details={"header": [value for value in values if value][:10]})
+            continue
+        number = values[number_at] if number_at < len(values) else ""
+        note = values[note_at] if note_at is not None and note_at < len(values) else ""
+        yield ImportRow(row_no, number, note or None)
+    if header is None:
+        raise APIError(code="STALL_IMPORT_EMPTY")
+
+
+def count_rows(data: bytes) -> int:
+    """Rows to import: checks everything the submit can see (format, header, empty, too many)."""
+    count = 0
+    for _ in read_rows(data):
+        count += 1
+        if count > MAX_IMPORT_ROWS:
+            raise APIError(code="STALL_IMPORT_TOO_MANY_ROWS", details={"max_rows": MAX_IMPORT_ROWS})
+    if count == 0:
+        raise APIError(code="STALL_IMPORT_EMPTY")
+    return count
+
+
+# -- submitting ----------------------------------------------------------------------------------
+def submit_stall_import(actor, market_id: int, stream):
+    """Check the file, keep it, queue the job. The same access as adding stalls by hand."""
+    from app.markets.services import manage_market
+
+    market, _ = manage_market(actor, market_id)
+    data = read_upload(stream, MAX_IMPORT_BYTES)
+    rows = count_rows(data)
+    extension = file_format(data)
+    key = store_input(data, extension, XLSX_TYPE if extension == "xlsx" else "text/csv")
+    return submit(actor, STALL_IMPORT, {"market_id": market.id, INPUT_PARAM: key}, scope=("market", str(market.id)),
+                  total=rows, message=f"排队中：向{market.name}导入 {rows} 行摊位")
+
+
+# -- the job -------------------------------------------------------------------------------------
+@dataclass
+class ImportReport:
+    rows: int = 0
+    created: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    def reject(self, row: ImportRow, reason: str) -> None:
+        self.rejected.append({"row": row.row, "number": row.number, "reason": reason})
+
+    def summary(self) -> str:
+        return (f"新增 {len(self.created)} 个摊位，已存在跳过 {len(self.skipped)} 个，"
+                f"未导入 {len(self.rejected)} 行")
+
+    def as_json(self, market) -> bytes:
+        return json.dumps({
+            "market": {"id": market.id, "name": market.name}, "rows": self.rows,
+            "created": len(self.created), "skipped": len(self.skipped), "rejected": len(self.rejected),
+            "created_rows": self.created, "skipped_rows": self.skipped, "rejected_rows": self.rejected,
+        }, ensure_ascii=False, indent=1).encode()
+
+
+def _row_problem(row: ImportRow) -> str | None:
+    from app.markets.services import STALL_NOTE_MAX, stall_number_problem
+
+    if has_bad_text(row.number):
+        return "摊位号含有无法识别的字符"
+    problem = stall_number_problem(row.number)
+    if problem:
+        return problem
+    if row.note is not None:
+        if has_bad_text(row.note):
+            return "备注含有无法识别的字符"
+        if len(row.note) > STALL_NOTE_MAX:
+            return f"备注超过 {STALL_NOTE_MAX} 个字"
+    return None
+
+
+def _content_problem(owner, row: ImportRow) -> str | None:
+    """The content check every stall number and note passes in a request (app.core.content),
+    made here row by row as the uploader: a risky row is rejected, the others go in."""
+    from app.core.content import COMMENT, PROFILE
+    from app.wechat.client import ensure_text_safe
+
+    for text, scene, field_name, label in ((row.number, PROFILE, "number", "摊位号"),
+                                           (row.note, COMMENT, "note", "备注")):
+        try:
+            ensure_text_safe(text, owner.openid, scene=scene, field=field_name)
+        except APIError as exc:
+            if exc.code != "CONTENT_RISKY":
+                raise  # WeChat unreachable: the job fails with that reason and can be retried
+            return f"{label}含有不宜公开的内容"
+    return None
+
+
+def _import_batch(owner, role, market, batch: list[ImportRow], first_row: dict[str, int],
+                  report: ImportReport) -> None:
+    from app.markets.services import add_stalls, existing_stall_numbers
+
+    candidates = []
+    for row in batch:
+        problem = _row_problem(row)
+        if problem:
+            report.reject(row, problem)
+        elif row.number in first_row:
+            report.reject(row, f"与第 {first_row[row.number]} 行的摊位号重复")
+        else:
+            first_row[row.number] = row.row
+            candidates.append(row)
+    existing = existing_stall_numbers(market.id, [row.number for row in candidates])
+    new = []
+    for row in candidates:
+        if row.number in existing:
+            report.skipped.append({"row": row.row, "number": row.number})
+            continue
+        problem = _content_problem(owner, row)
+        if problem:
+            report.reject(row, problem)
+            continue
+        new.append(row)
+    add_stalls(owner, role, market, [(row.number, row.note) for row in new])
+    report.created.extend({"row": row.row, "number": row.number} for row in new)
+
+
+def _may_read(user, job) -> None:
+    from app.markets.services import manage_market
+
+    manage_market(user, int(job.params["market_id"]))
+
+
+@job_kind(STALL_IMPORT, title="批量导入摊位", may_read=_may_read, timeout_seconds=3600)
+def stall_import(ctx, market_id: int, input_key: str) -> None:
+    from app.markets.services import MAX_STALLS_PER_CALL, manage_market
+
+    owner = ctx.owner()
+    market, role = manage_market(owner, market_id)  # still theirs to manage (a role may be revoked since)
+    name = market.name
+    data = read_input(input_key)
+    report, first_row, batch = ImportReport(), {}, []
+
+    def flush_batch() -> None:
+        _import_batch(owner, role, market, batch, first_row, report)
+        db.session.commit()  # per batch: a rerun skips what this one added
+        batch.clear()
+        ctx.progress(report.rows, None, f"已处理 {report.rows} 行：{report.summary()}")
+
+    for row in read_rows(data):
+        report.rows += 1
+        batch.append(row)
+        if len(batch) >= MAX_STALLS_PER_CALL:
+            flush_batch()
+    if batch:
+        flush_batch()
+    ctx.summary = report.summary()
+    ctx.save_result(report.as_json(market), f"{name}-摊位导入结果.json", "application/json; charset=utf-8", "json")
