@@ -3,7 +3,9 @@ from marshmallow import Schema, fields, validate
 
 from app.identity.auth import current_user, requires
 from app.stats import export, services
+from app.stats import jobs as stats_jobs
 from app.stats.trend import MAX_MONTHS, trend as trend_of
+from miniprogram_api.jobs import JobSchema, accepted
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
 
 blp = Blueprint("stats", __name__, description="统计")
@@ -123,8 +125,19 @@ def overview(args):
 @requires("regulator")
 def overview_xlsx(args):
     """导出辖区覆盖情况统计表（与 /stats/overview 相同的数字）"""
+    stats_jobs.refuse_direct_export_if_large(current_user(), args["region"])  # a province: the job
     data = services.overview(current_user(), args["region"], per_page=None)
     return xlsx_download(export.overview_xlsx(data), export.overview_filename(data))
+
+
+@blp.route("/stats/overview-exports", methods=["POST"])
+@blp.arguments(OverviewQuerySchema, location="query")
+@blp.response(202, JobSchema, description="已排队；按 Location（GET /api/v1/jobs/{id}）轮询进度，完成后下载")
+@blp.doc(security=BEARER)
+@requires("regulator")
+def overview_export_job(args):
+    """后台导出辖区覆盖情况统计表（市场多的地区用这个；与 /stats/overview.xlsx 相同的表）"""
+    return accepted(stats_jobs.submit_overview_export(current_user(), args["region"]))
 
 
 class TrendQuerySchema(OverviewQuerySchema):

@@ -36,7 +36,7 @@ def test_every_job_coalesces_runs_one_instance_and_has_a_misfire_grace(app):
     names = {job.name for job in job_table(app)}
     assert names == {"credential_expiry", "pledge_renewal", "activity_start", "theme_day_due",
                      "general_meeting_due", "review_digest", "dispatch", "purge", "purge_coordinates",
-                     "badge_sweep"}
+                     "badge_sweep", "coverage_refresh", "report_deadlines", "report_digest"}
     for name in names:
         job = scheduler.get_job(name)
         assert job.coalesce is True and job.max_instances == 1, name

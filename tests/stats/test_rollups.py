@@ -15,6 +15,7 @@ from app.extensions import db as _db
 from app.stats import rollups
 from app.stats.models import MarketCoverage
 from tests.conftest import at, error_code
+from tests.jobs.test_jobs import thread_jobs  # noqa: F401  (fixture)
 from tests.orgs.factories import create_org
 
 FIELDS = ("markets", "stalls", "stalls_claimed", "merchants", "licences_shown", "permits_shown",
@@ -229,3 +230,30 @@ def test_parallel_claims_in_one_market_leave_exact_figures(app, client, shop, wo
     row = _db.session.scalar(select(MarketCoverage).where(MarketCoverage.market_id == market_id))
     assert row.stalls_claimed == len(tokens) and row.merchants == len(tokens)
     assert rollups.differences(_db.session()) == []
+
+
+def test_a_large_region_exports_its_table_as_a_job(thread_jobs, client, auth, world, monkeypatch):
+    from app.stats import jobs as stats_jobs
+    from tests.conftest import xlsx_table
+    from tests.jobs.test_jobs import wait_for
+
+    regulator = world["regulator"]
+    monkeypatch.setattr(stats_jobs, "DIRECT_EXPORT_MAX_MARKETS", 1)  # two markets: "large" here
+    direct = client.get("/api/v1/stats/overview.xlsx", headers=regulator.headers)
+    assert direct.status_code == 409 and error_code(direct) == "STATS_EXPORT_USE_JOB"
+    assert direct.get_json()["error"]["details"]["job_endpoint"] == "/api/v1/stats/overview-exports"
+
+    submitted = client.post("/api/v1/stats/overview-exports", headers=regulator.headers)
+    assert submitted.status_code == 202, submitted.get_json()
+    job = wait_for(client, regulator.headers, submitted.get_json()["id"])
+    assert job["status"] == "succeeded", job
+    download = client.get(f"/api/v1/jobs/{job['id']}/result", headers=regulator.headers)
+    assert download.status_code == 200
+    _, _, rows, _ = xlsx_table(download.data)
+    names = [row[2] for row in rows if row and row[0] == "市场"]
+    assert sorted(names) == sorted(market.name for market in world["markets"].values())
+
+    other = auth.login("reg-other", role="regulator", scope="region:430000")
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=other.headers).status_code in (403, 404)
+    outside = client.post("/api/v1/stats/overview-exports?region=450400", headers=other.headers)
+    assert outside.status_code == 403 and error_code(outside) == "OUT_OF_SCOPE"
