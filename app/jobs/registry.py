@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 # Modules that declare job kinds. Imported without a safety net: a wrong path fails at start.
-FEATURE_JOBS = ("app.markets.jobs", "app.markets.imports", "app.pledges.jobs", "app.jobs.region_import")
+FEATURE_JOBS = ("app.markets.jobs", "app.markets.imports", "app.pledges.jobs", "app.jobs.region_import",
+                "app.stats.jobs")
 
 
 @dataclass(frozen=True)
