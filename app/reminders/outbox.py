@@ -2,18 +2,24 @@
 
 Sweeps compute `Reminder`s set-based and hand them to `enqueue`, which inserts them in batches
 with ON CONFLICT DO NOTHING on the dedupe key: running a sweep twice, or in two schedulers at
-once, adds each reminder once. Sending is the dispatcher's job (dispatcher.py)."""
+once, adds each reminder once. A sweep over a province (hundreds of thousands of due rows)
+builds its rows in SQL instead and hands the SELECT to `enqueue_select`: one INSERT … SELECT …
+ON CONFLICT DO NOTHING, so the rows already in the outbox are skipped by the database and a
+rerun costs about its due query. Sending is the dispatcher's job (dispatcher.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
-from app.core.db import insert_ignore
+from sqlalchemy import Select, String, case, func, literal, select
+
+from app.core.db import insert_ignore, is_postgres
 from app.core.time import to_local, utcnow
 from app.reminders.models import Notification
 
 ENQUEUE_BATCH = 1000
+DEDUPE_KEY = ["user_id", "kind", "subject", "period"]
 
 # WeChat's value limits per subscribe-message field type (the field name minus its number).
 VALUE_LIMITS = {
@@ -75,6 +81,53 @@ def enqueue_committing(reminders: Iterable[Reminder], now: datetime | None = Non
         added += enqueue(chunk, now, batch_size)
         db.session.commit()
     return added
+
+
+def enqueue_select(rows: Select) -> int:
+    """INSERT INTO notifications (…) SELECT … ON CONFLICT (dedupe key) DO NOTHING; returns how
+    many were new. `rows` selects columns labelled like the outbox's (see `wechat_columns`).
+    Same dedupe as `enqueue`; the caller commits (one statement: all or nothing)."""
+    from app.extensions import db
+
+    if is_postgres():
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    names = [column.name for column in rows.selected_columns]
+    # SQLite needs the WHERE it already has: "INSERT … SELECT … ON CONFLICT" parses only then.
+    statement = (insert(Notification.__table__).from_select(names, rows)
+                 .on_conflict_do_nothing(index_elements=DEDUPE_KEY))
+    if is_postgres():
+        # psycopg reports rowcount -1 for SQLAlchemy's INSERT … SELECT: count the RETURNING
+        # rows in the database instead of fetching them.
+        inserted = statement.returning(literal(1)).cte("inserted")
+        return db.session.scalar(select(func.count()).select_from(inserted))
+    return db.session.execute(statement).rowcount
+
+
+def wechat_columns(*, user_id, kind: str, subject, period, template_key: str, title, body, page,
+                   wx_data: dict, now: datetime) -> list:
+    """The SELECT list of `enqueue_select` for a subscribe-message reminder: SQL expressions for
+    what `Reminder(...).row(now)` computes in Python (same clipping, same status)."""
+    return [
+        user_id.label("user_id"), literal(kind, String).label("kind"), subject.label("subject"),
+        period.label("period"), literal(template_key, String).label("template_key"),
+        clip_sql(title, 64).label("title"), clip_sql(body, 500).label("body"), page.label("page"),
+        json_object(wx_data).label("wx_data"), literal("wechat", String).label("channel"),
+        literal("pending", String).label("status"), literal(0).label("attempts"),
+        literal(now).label("next_attempt_at"), literal(now).label("created_at"),
+    ]
+
+
+def clip_sql(text, limit: int):
+    """`clip` in SQL: cut to `limit` characters, the last one an ellipsis."""
+    return case((func.length(text) <= limit, text), else_=func.substr(text, 1, limit - 1) + "…")
+
+
+def json_object(values: dict):
+    """{"key": SQL expression} as a JSON object built by the database."""
+    build = func.json_build_object if is_postgres() else func.json_object
+    return build(*[part for key, value in values.items() for part in (literal(key, String), value)])
 
 
 def _chunks(items: Iterable, size: int) -> Iterable[list]:
