@@ -31,6 +31,16 @@ def code_prefix(code: str) -> str:
     return code
 
 
+def codes_under(column, code: str):
+    """SQL: `column` (a 6-digit region code) lies in the region `code` ("000000": anywhere). A
+    range rather than LIKE 'prefix%': a B-tree index serves it under any collation (LIKE needs
+    the C collation or text_pattern_ops for that)."""
+    if code == "000000":
+        return column.isnot(None)
+    prefix = code_prefix(code)
+    return column.between(prefix.ljust(6, "0"), prefix.ljust(6, "9"))
+
+
 def region_covers(scope_code: str, code: str | None) -> bool:
     return bool(code) and code.startswith(code_prefix(scope_code))
 

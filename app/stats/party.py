@@ -14,11 +14,10 @@ from sqlalchemy import exists, func, select
 
 from app.activities.models import Activity, CareStation, CheckIn
 from app.activities.queries import month_bounds
-from app.core.regions import code_prefix
+from app.core.regions import codes_under
 from app.extensions import db
 from app.markets.models import Merchant, Stall
 from app.orgs.models import ORG_KINDS, Membership, PartyOrg, StationRider
-from app.stats.queries import NATIONAL, RegionScope
 
 MEMBER_OPERATED = exists().where(Membership.user_id == Merchant.owner_id, Membership.status == "verified")
 
@@ -75,7 +74,6 @@ def party_building(region_code: str, now: datetime, children: dict[str, str] | N
     attendance_rate = people checked in / people expected (the organisation's verified members,
     or its station's riders), over this month's activities that have begun and were not
     cancelled."""
-    prefix = "" if region_code == NATIONAL else code_prefix(region_code)
     children = children or {}
 
     def bucket(code: str) -> str:
@@ -88,7 +86,7 @@ def party_building(region_code: str, now: datetime, children: dict[str, str] | N
             rows[key][field] += n
 
     orgs = db.session.execute(select(PartyOrg.id, PartyOrg.region_code, PartyOrg.kind, PartyOrg.sector)
-                              .where(PartyOrg.region_code.like(prefix + "%"))).all()
+                              .where(codes_under(PartyOrg.region_code, region_code))).all()
     region_of = {org_id: code for org_id, code, _, _ in orgs}
     for _, code, kind, sector in orgs:
         add(code, "orgs", 1)
@@ -98,7 +96,7 @@ def party_building(region_code: str, now: datetime, children: dict[str, str] | N
             add(code, "rider_stations", 1)
     members, riders = {}, {}
     if region_of:
-        in_region = PartyOrg.region_code.like(prefix + "%")
+        in_region = codes_under(PartyOrg.region_code, region_code)
         for org_id, verified, floating in db.session.execute(
                 select(Membership.org_id, func.count(), func.count().filter(Membership.floating.is_(True)))
                 .join(PartyOrg, PartyOrg.id == Membership.org_id)
@@ -119,7 +117,7 @@ def party_building(region_code: str, now: datetime, children: dict[str, str] | N
             add(code, "attendance_expected", expected)
             add(code, "attendance_present", present)
     for code, n in db.session.execute(select(CareStation.region_code, func.count())
-                                      .where(CareStation.region_code.like(prefix + "%"),
+                                      .where(codes_under(CareStation.region_code, region_code),
                                              CareStation.closed_at.is_(None)).group_by(CareStation.region_code)):
         add(code, "care_stations", n)
 

@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 
 from app.extensions import db
 from app.markets.models import Market, Stall
-from app.core.regions import code_prefix
+from app.core.regions import code_prefix, codes_under
 from app.pledges.models import Pledge, expired_clause, in_force_clause
 
 NATIONAL = "000000"
@@ -35,7 +35,7 @@ class RegionScope:
         return cls(code=code, prefix="" if code == NATIONAL else code_prefix(code))
 
     def markets_clause(self):
-        return Market.region_code.like(self.prefix + "%") if self.prefix else Market.id.isnot(None)
+        return codes_under(Market.region_code, self.code)
 
 
 def bucket_expr(buckets: dict[str, str]):

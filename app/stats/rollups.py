@@ -27,7 +27,7 @@ from sqlalchemy import and_, case, delete, event, func, inspect as sa_inspect, s
 from sqlalchemy.orm import Session
 
 from app.core import generations
-from app.core.regions import code_prefix, region_level
+from app.core.regions import codes_under, region_level
 from app.core.time import end_of_local_day_utc, local_midnight_utc, local_today, utcnow
 from app.credentials.models import Credential
 from app.markets.models import Market, Merchant, Stall
@@ -360,8 +360,8 @@ def _fields(row) -> dict[str, int]:
     return {name: getattr(row, name) for name in ALL_FIELDS}
 
 
-def scope_totals(session: Session, codes: list[str], prefix: str, now: datetime) -> dict[str, dict[str, int]]:
-    """{scope: fields} for these scopes (all within the region whose codes start with `prefix`),
+def scope_totals(session: Session, codes: list[str], region: str, now: datetime) -> dict[str, dict[str, int]]:
+    """{scope: fields} for these scopes (all within the region `region`),
     exact at `now`: the stored rows, corrected for the markets and entities time has changed
     since they were stored."""
     totals = {code: _zero() for code in codes}
@@ -370,7 +370,7 @@ def scope_totals(session: Session, codes: list[str], prefix: str, now: datetime)
     wanted = set(codes)
 
     due_markets = list(session.scalars(select(MarketCoverage).where(
-        MarketCoverage.changes_at <= now, MarketCoverage.region_code.startswith(prefix))))
+        MarketCoverage.changes_at <= now, codes_under(MarketCoverage.region_code, region))))
     live = count_markets(session, [row.market_id for row in due_markets], now)
     for row in due_markets:
         new = live.get(row.market_id)
@@ -477,8 +477,7 @@ def differences(session: Session, now: datetime | None = None) -> list[str]:
             expected[scope][name] += n
     codes = sorted(set(expected) | set(session.scalars(select(RegionCoverage.scope_code))))
     for code in codes:
-        prefix = "" if code == NATIONAL else code_prefix(code.lstrip("="))
-        have = scope_totals(session, [code], prefix, now)[code]
+        have = scope_totals(session, [code], code.lstrip("="), now)[code]
         want = expected.get(code, _zero())
         if have != want:
             found.append(f"scope {code}: stored {have} counted {want}")

@@ -78,7 +78,7 @@ def overview(actor, region_code: str | None = None, now: datetime | None = None,
     scope = RegionScope.of(region["code"])
     children = child_regions(region["code"])
     direct = rollups.direct_scope(region["code"])
-    totals = rollups.scope_totals(session, [region["code"], direct, *(c.code for c in children)], scope.prefix, now)
+    totals = rollups.scope_totals(session, [region["code"], direct, *(c.code for c in children)], region["code"], now)
     if per_page is None:
         rows, total = rollups.market_rows(session, scope.markets_clause(), 1, 10 ** 9, now)
     else:

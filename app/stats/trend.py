@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select
 
-from app.core.regions import code_prefix
+from app.core.regions import codes_under
 from app.core.time import local_midnight_utc, local_today, utcnow
 from app.credentials.models import LICENCE_KIND, Credential
 from app.extensions import db
@@ -28,7 +28,6 @@ from app.markets.models import Market, Merchant, Stall, StallClaim
 from app.orgs.models import Membership, PartyOrg
 from app.pledges.models import Pledge
 from app.stats.party import attendance, held_activities
-from app.stats.queries import NATIONAL
 from app.stats.services import resolve_region
 
 MAX_MONTHS = 36
@@ -50,9 +49,8 @@ def _next_month(first: date) -> date:
 def trend(actor, region_code: str | None, months: int, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     region = resolve_region(actor, region_code)
-    prefix = "" if region["code"] == NATIONAL else code_prefix(region["code"])
-    in_markets = Market.region_code.like(prefix + "%")
-    in_orgs = PartyOrg.region_code.like(prefix + "%")
+    in_markets = codes_under(Market.region_code, region["code"])
+    in_orgs = codes_under(PartyOrg.region_code, region["code"])
     series = []
     for first in _months(local_today(now), months):
         start = local_midnight_utc(first)
