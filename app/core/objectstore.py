@@ -101,7 +101,10 @@ class LocalStore:
             tmp.write_bytes(data)
             os.replace(tmp, path)
         except OSError as exc:  # disk full, permissions: the store is down for this request
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # the directory itself is what failed (not a directory, unmounted)
+                pass
             log.error("local store write failed: %s", exc)
             raise StorageUnavailable(f"{type(exc).__name__}: {exc.strerror or exc}")
 
