@@ -85,6 +85,7 @@ def examine(app: Flask) -> list[Finding]:
             add(WARN if production else OK, "Redis", "未配置 REDIS_URL：只能单机运行（多台 API 服务器必须共用 Redis）")
 
     findings.append(_photo_store(app))
+    findings.extend(_job_workers(app))
 
     simulator = (app.config["WECHAT_APPID"] == SIMULATOR_APPID or app.config["WECHAT_SECRET"] == SIMULATOR_SECRET
                  or _loopback(urlparse(app.config["WECHAT_API_BASE_URL"]).hostname))
@@ -128,6 +129,29 @@ def _migration_state(app: Flask) -> Finding:
         return Finding(OK, "数据库结构", f"已是最新（{', '.join(sorted(heads))}）")
     return Finding(FATAL, "数据库结构", f"未迁移到最新：当前 {', '.join(sorted(current)) or '空库'}，"
                                      f"应为 {', '.join(sorted(heads))}。请运行 flask --app wsgi db upgrade")
+
+
+def _job_workers(app: Flask) -> list[Finding]:
+    """With RQ (Redis configured) the jobs wait for `flask jobs worker` processes: none listening
+    on the queue means every sticker sheet, export and import stays queued. Without Redis they
+    run in the API processes' threads and there is nothing to check."""
+    from app.jobs.dispatch import backend
+
+    if backend(app) != "rq":
+        return [Finding(OK, "后台任务", "在 API 进程的线程中执行（未配置 Redis，无需任务进程）")]
+    queue_name = app.config.get("JOBS_QUEUE", "xgz")
+    try:
+        from rq import Worker
+
+        from app.jobs.rq_backend import connection, queue
+
+        workers = Worker.all(connection=connection(app), queue=queue(app))
+    except Exception as exc:  # Redis unreachable: the Redis finding says so already
+        return [Finding(WARN, "后台任务", f"无法查询队列 {queue_name} 的任务进程：{type(exc).__name__}")]
+    if not workers:
+        return [Finding(WARN, "后台任务", f"没有任务进程在处理队列 {queue_name}：贴纸、导出与导入会一直排队"
+                                          "（启动 xgz-worker@ 服务，或运行 flask --app wsgi jobs worker）")]
+    return [Finding(OK, "后台任务", f"队列 {queue_name} 有 {len(workers)} 个任务进程")]
 
 
 def _upload_dir(path: str) -> Finding:

@@ -74,6 +74,28 @@ def on_starting(server):
     _refuse_an_unfit_production_config(server)
 
 
+def post_worker_init(worker):
+    """Without Redis (JOBS_BACKEND auto/thread) the background jobs run in threads of each worker:
+    started here, as the worker begins, so what was left queued runs without waiting for a
+    request. With Redis the RQ workers (`flask jobs worker`) run them and nothing starts."""
+    from app.jobs.embedded import start_if_embedded
+
+    app = getattr(worker, "wsgi", None)
+    if getattr(app, "config", None) is not None and start_if_embedded(app):
+        worker.log.info("后台任务在本进程（pid %s）的 %s 个线程中执行（未配置 Redis）", os.getpid(),
+                        app.config.get("JOBS_THREADS", 2))
+
+
+def worker_exit(server, worker):
+    """A worker leaving (a deploy, max_requests) claims no new job; one it is running finishes
+    within graceful_timeout or is found by the sweep and re-queued."""
+    from app.jobs.embedded import stop
+
+    app = getattr(worker, "wsgi", None)
+    if getattr(app, "extensions", None) is not None:
+        stop(app, wait=False)
+
+
 def child_exit(server, worker):
     """A worker that exits (max_requests, a crash, a reload) keeps its counters' file, so the
     totals never go backwards; only its live gauges are dropped."""

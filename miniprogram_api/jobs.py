@@ -8,7 +8,6 @@ from marshmallow import Schema, fields
 
 from app.identity.auth import current_user, requires
 from app.jobs import embedded, services
-from app.jobs.dispatch import backend
 from app.jobs.models import STATUS_LABELS, STATUSES
 from miniprogram_api.common import BEARER, Blueprint, ErrorSchema, Int, LocalDateTime
 
@@ -60,12 +59,13 @@ def accepted(job):
 
 @blp.before_app_request
 def _embedded_pool():
-    """Without Redis the jobs run in this process's threads: started on the first request, so a
-    restarted API process picks up what was left queued."""
+    """Without Redis the jobs run in this process's threads. Under gunicorn they start with each
+    worker (deploy/gunicorn.conf.py); this cheap check (a dict lookup once running) starts them
+    at the first request under any other server."""
     from flask import current_app
 
-    if backend(current_app) == "thread" and not current_app.testing:
-        embedded.ensure_running(current_app._get_current_object())
+    if not current_app.testing:
+        embedded.start_if_embedded(current_app._get_current_object())
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])

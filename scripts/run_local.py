@@ -110,8 +110,9 @@ def main() -> int:
                                               "-b", f"127.0.0.1:{API_PORT}", "wsgi:app"], "api.log"))
     processes.append(start("提醒调度进程", [str(BIN / "flask"), "--app", "wsgi", "scheduler", "run"], "scheduler.log"))
     if os.environ.get("REDIS_URL"):
-        # With Redis the background jobs (sticker sheets …) run on RQ workers; without it they run
-        # in threads of the API processes and no worker is needed.
+        # With Redis the background jobs (sticker sheets, imports …) run on RQ workers; without it
+        # they run in threads of each API worker, started with the worker by the gunicorn config
+        # (deploy/gunicorn.conf.py post_worker_init), and no worker process is needed.
         processes.append(start("后台任务进程", [str(BIN / "flask"), "--app", "wsgi", "jobs", "worker", "--name", "local"],
                                "worker.log"))
     up = wait_until_up(f"http://127.0.0.1:{API_PORT}/healthz")
@@ -135,7 +136,7 @@ def main() -> int:
     worker_log = "、worker.log" if os.environ.get("REDIS_URL") else ""
     print(f"  日志            instance/logs/（api.log、access.log、scheduler.log{worker_log}、wechat-sim.log）")
     print("  后台任务        " + ("RQ 任务进程（REDIS_URL 已设置）" if os.environ.get("REDIS_URL")
-                                 else "在 API 进程的线程中执行（未设置 REDIS_URL）"))
+                                 else "在每个 API 进程的线程中执行，随进程启动（未设置 REDIS_URL）"))
     print("  按 Ctrl+C 停止全部进程\n", flush=True)
     return watch(processes)
 

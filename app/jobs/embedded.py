@@ -93,10 +93,22 @@ def wake(app) -> None:
 
 
 def ensure_running(app) -> None:
-    """Called on requests to the jobs API, so a restarted web process picks up what was left
-    queued (and sweeps) as soon as anybody looks at a job. `dispatcher` starts one only if
-    this process has none."""
+    """Called before requests (a cheap check once it runs), so a web process started by any
+    server picks up what was left queued (and sweeps). `dispatcher` starts one only if this
+    process has none."""
     dispatcher(app)
+
+
+def start_if_embedded(app) -> bool:
+    """Start this process's dispatcher when jobs run in threads (no Redis); gunicorn calls it in
+    each worker as the worker starts (deploy/gunicorn.conf.py, post_worker_init), so queued
+    jobs run even before the worker's first request. False (nothing started) with RQ."""
+    from app.jobs.dispatch import backend
+
+    if backend(app) != "thread":
+        return False
+    dispatcher(app)
+    return True
 
 
 def stop(app, wait: bool = True) -> None:

@@ -37,8 +37,9 @@ def read_regions(data: bytes) -> list[tuple[str, str]]:
     """The file's (code, name) rows by app.core.regions' reader; its complaint is the reason."""
     from app.core.regions import read_gbt2260_csv
 
+    text = _decoded(data)
     try:
-        rows = read_gbt2260_csv(io.StringIO(_decoded(data), newline=""))
+        rows = read_gbt2260_csv(io.StringIO(text, newline=""))
     except ValueError as exc:
         raise APIError(code="REGION_FILE_INVALID", details={"reason": str(exc)})
     except Exception:  # csv.Error: not a CSV at all
