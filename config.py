@@ -93,6 +93,8 @@ class Config:
         # A standby scheduler takes over at most this long after the leader dies (Redis lock).
         self.SCHEDULER_LEASE_SECONDS = float(os.environ.get("SCHEDULER_LEASE_SECONDS", "30"))
         self.REMINDERS_THEME_DAY_DEADLINE = _int("REMINDERS_THEME_DAY_DEADLINE", 5)
+        # 骑手随手拍: the most points a rider earns for the reports filed on one day (anti-farming).
+        self.REPORTS_POINTS_DAILY_CAP = _int("REPORTS_POINTS_DAILY_CAP", 20)
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
         # Photo storage (app/core/objectstore.py). Unset: files under UPLOAD_DIR (one host).
         # s3://BUCKET/optional/prefix: an S3-compatible bucket shared by every API host (Aliyun

@@ -12,7 +12,9 @@ Facts (each runs on the badge's miss path, so each is one or two indexed reads):
   bump(stall_id=, merchant_id=, owner_id=) -> list[str]   new badge versions for those stalls
                                                 in the caller's transaction; their tokens (markets)
   voided(token) -> bool                         a sticker reissued away, not a token never issued (markets)
-  all_tokens(missing_only) -> list[str]         every live stall's token, for a rebuild (markets)"""
+  all_tokens(missing_only) -> list[str]         every live stall's token, for a rebuild (markets)
+  unrectified_reports(stall_id, now) -> tuple[datetime, ...]  upheld rider reports not yet
+                                                rectified, as upheld-complaint moments (reports)"""
 from __future__ import annotations
 
 import importlib
@@ -21,7 +23,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 FACT_MODULES = ("app.markets.badge_facts", "app.credentials.badge_facts", "app.pledges.queries",
-                "app.orgs.queries")
+                "app.orgs.queries", "app.reports.badge_facts")
 
 
 @dataclass(frozen=True)

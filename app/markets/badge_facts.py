@@ -1,5 +1,6 @@
 """What the markets publish to the badge: the stall behind a token (with its market, its
-operating entity and its upheld complaints), and new badge versions when any of it changes."""
+operating entity and its upheld complaints, riders' unrectified upheld reports among them), and
+new badge versions when any of it changes."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import update
 
 from app.badge.compute import UPHELD_WINDOW
-from app.badge.facts import StallFacts, provides
+from app.badge.facts import StallFacts, fact, provides
 from app.core.reader import as_datetime, as_json, query, sql_time
 from app.extensions import db
 from app.markets.models import Merchant, Stall, VoidedStallToken
@@ -28,6 +29,7 @@ def stall_facts(token: str, now: datetime) -> StallFacts | None:
     (stall_id, number, merchant_id, version, rules, market_name, merchant_name, merchant_kind,
      operator_name, owner_id) = rows[0]
     upheld = tuple(as_datetime(row[0]) for row in query(_UPHELD_SQL, (stall_id, sql_time(now - UPHELD_WINDOW))))
+    upheld += fact("unrectified_reports")(stall_id, now)  # riders' upheld reports count alike (app.reports)
     return StallFacts(stall_id=stall_id, number=number, version=version, market_name=market_name,
                       merchant_id=merchant_id, merchant_name=merchant_name, merchant_kind=merchant_kind,
                       operator_name=operator_name, owner_id=owner_id, trading_rules=as_json(rules),

@@ -19,7 +19,7 @@ from sqlalchemy import String, and_, cast, select
 # Modules that declare series. Imported without a safety net: a wrong path fails at start.
 FEATURE_SERIES = (
     "app.markets.reminders", "app.credentials.reminders", "app.pledges.reminders",
-    "app.activities.reminders", "app.stats.reminders", "app.reminders.upkeep",
+    "app.activities.reminders", "app.stats.reminders", "app.reports.reminders", "app.reminders.upkeep",
 )
 
 
