@@ -66,7 +66,10 @@ def register_middleware(app: Flask) -> None:
     from app.core import frame
     from app.badge import fastpath as badge_fastpath
 
+    from app.exemplars import market_page
+
     badge_fastpath.install(app)
+    market_page.install(app)  # /m/<token>, the market's public page, the same way
     frame.install(app)
 
 
@@ -123,6 +126,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(badge_page_bp)
+    from app.exemplars.market_page import bp as market_page_bp
+
+    app.register_blueprint(market_page_bp)
     document_error_codes(api)
 
 

@@ -13,3 +13,4 @@ from app.reminders.models import *  # noqa: F401,F403
 from app.jobs.models import *  # noqa: F401,F403
 from app.stats.models import *  # noqa: F401,F403
 from app.reports.models import *  # noqa: F401,F403
+from app.exemplars.models import *  # noqa: F401,F403

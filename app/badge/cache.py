@@ -104,16 +104,17 @@ def load_records(token: str, now: datetime):
     stall = fact("stall")(token, now)
     if stall is None:
         raise StallGone(token)
-    credentials, pledge, party = (), None, None
+    credentials, pledge, party, exemplar = (), None, None, None
     if stall.merchant_id is not None:
         credentials = fact("credentials")(stall.merchant_id, token)
         pledge = fact("pledge")(stall.merchant_id, now)
         party = fact("party")(stall.owner_id)
+        exemplar = fact("exemplar")(stall.stall_id, stall.merchant_id, now)
     records = BadgeRecords(token=token, stall_number=stall.number, market_name=stall.market_name,
                            merchant_name=stall.merchant_name, merchant_kind=stall.merchant_kind,
                            operator_name=stall.operator_name, credentials=credentials, pledge=pledge,
                            party=party, upheld_complaints_at=stall.upheld_complaints_at,
-                           trading_rules=stall.trading_rules)
+                           trading_rules=stall.trading_rules, exemplar=exemplar)
     return records, stall.version, stall.stall_id
 
 

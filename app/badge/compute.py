@@ -51,6 +51,7 @@ class BadgeRecords:
     party: dict[str, Any] | None = None  # app/orgs/queries.party_member_operator
     upheld_complaints_at: tuple[datetime, ...] = ()  # when each upheld complaint was upheld
     trading_rules: dict[str, str] | None = None
+    exemplar: dict[str, Any] | None = None  # app/exemplars/queries.exemplar_entry: a 示范 title in force
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -149,6 +150,27 @@ def _party_item(party: dict[str, Any] | None) -> dict[str, Any]:
     return {"key": "party_member", "label": "共产党员经营户", "ok": True, "reason": None, "detail": detail}
 
 
+def _exemplar_item(exemplar: dict[str, Any], items: list[dict[str, Any]], upheld: list[datetime],
+                   party: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """A conferred 示范 title, on while its criteria hold at `now` and off, with the reasons, the
+    moment one fails (the same records and instants as the items above)."""
+    failing = []
+    if exemplar["require_credentials"]:
+        failing += [item["reason"] for item in items[:2] if not item["ok"]]
+    since, days = exemplar.get("pledge_since"), exemplar["pledge_days"]
+    if since is None or not items[2]["ok"]:
+        failing.append("暂无生效的诚信经营承诺")
+    elif now < since + timedelta(days=days):
+        failing.append(f"诚信经营承诺连续生效未满 {days} 天")
+    if exemplar["no_upheld"] and upheld:
+        failing.append("近 90 天有经核实的投诉或举报")
+    if exemplar["require_party_member"] and not party:
+        failing.append("经营者不是经核实的党员")
+    detail = {key: exemplar[key] for key in ("title", "citation", "conferred_on", "valid_through")}
+    return {"key": "exemplar", "label": exemplar["title"], "ok": not failing,
+            "reason": ("称号暂停显示：" + "；".join(failing)) if failing else None, "detail": detail}
+
+
 def _upheld_in_window(records: BadgeRecords, now: datetime) -> list[datetime]:
     return [t for t in records.upheld_complaints_at if t <= now < t + UPHELD_WINDOW]
 
@@ -164,7 +186,7 @@ def _changes_at(records: BadgeRecords, now: datetime) -> datetime | None:
                 moments.append(moment)
     moments += [t + UPHELD_WINDOW for t in records.upheld_complaints_at]
     moments += [t for t in records.upheld_complaints_at]  # upheld "in the future" by a skewed clock
-    for entry in (records.pledge, records.party):
+    for entry in (records.pledge, records.party, records.exemplar):
         if entry and isinstance(entry.get("changes_at"), datetime):
             moments.append(entry["changes_at"])
     future = [m for m in moments if m > now]
@@ -186,6 +208,8 @@ def compute_badge(records: BadgeRecords, now: datetime) -> dict[str, Any]:
     items = [_licence_item(groups, now), _permits_item(groups, now), _pledge_item(records.pledge),
              _party_item(records.party)]
     upheld = _upheld_in_window(records, now)
+    if records.exemplar:
+        items.append(_exemplar_item(records.exemplar, items, upheld, records.party, now))
     licence, permits, pledge = items[0]["ok"], items[1]["ok"], items[2]["ok"]
     reasons = [item["reason"] for item in items[:3] if item["reason"]]
     if upheld:

@@ -9,6 +9,7 @@ Facts (each runs on the badge's miss path, so each is one or two indexed reads):
   credentials(merchant_id, token) -> tuple[CredentialRecord, ...]              (credentials)
   pledge(merchant_id, now) -> dict | None       the 诚信承诺 entry in force      (pledges)
   party(owner_id) -> dict | None                the operator's verified membership (orgs)
+  exemplar(stall_id, merchant_id, now) -> dict | None   a 示范 title in force and its criteria (exemplars)
   bump(stall_id=, merchant_id=, owner_id=) -> list[str]   new badge versions for those stalls
                                                 in the caller's transaction; their tokens (markets)
   voided(token) -> bool                         a sticker reissued away, not a token never issued (markets)
@@ -23,7 +24,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 FACT_MODULES = ("app.markets.badge_facts", "app.credentials.badge_facts", "app.pledges.queries",
-                "app.orgs.queries", "app.reports.badge_facts")
+                "app.orgs.queries", "app.reports.badge_facts", "app.exemplars.queries")
 
 
 @dataclass(frozen=True)

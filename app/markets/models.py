@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.content import COMMENT, PROFILE, public_text
 from app.core.db import TimestampMixin
+from app.core.ids import base62_token
 from app.core.time import utcnow
 from app.extensions import db
 
@@ -37,6 +38,11 @@ class Market(TimestampMixin, db.Model):
     lng: Mapped[float | None] = mapped_column(Float)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)  # 市场关闭（停业、搬迁）
+    # The market's public page /m/<token> (entrance board QR): random base62 like stall tokens.
+    token: Mapped[str] = mapped_column(String(32), nullable=False, unique=True, default=lambda: base62_token(12))
+    # Bumped by changes to the market's own entries on its public page (its 示范 title); its
+    # stalls' badge versions key that page too (app/exemplars/market_page.py).
+    page_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
 
     stalls: Mapped[list["Stall"]] = relationship(back_populates="market", lazy="raise_on_sql")
 

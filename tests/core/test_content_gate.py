@@ -29,7 +29,7 @@ NOT_PUBLIC = {
     "users": {"openid", "unionid", "phone"},
     "wechat_sessions": {"session_key"},
     "role_grants": {"role", "scope_type", "scope_id"},
-    "markets": {"kind", "region_code"},
+    "markets": {"kind", "region_code", "token"},
     "merchants": {"kind", "uscc"},
     "stalls": {"token"},
     "stall_claims": {"status"},
@@ -55,6 +55,7 @@ NOT_PUBLIC = {
     "merchant_scopes": None,
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
+    "exemplar_titles": {"kind", "title", "criteria", "active_key"},  # enums, the criteria's copy, a key
     "jobs": None,  # the server's own bookkeeping: kinds, codes, keys, file names it made
 }
 
