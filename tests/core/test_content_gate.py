@@ -56,6 +56,10 @@ NOT_PUBLIC = {
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
     "exemplar_titles": {"kind", "title", "criteria", "active_key"},  # enums, the criteria's copy, a key
+    "report_categories": {"code"},
+    # codes, random photo keys, the server's month and history actions
+    "rider_reports": {"photo_keys", "status", "created_month", "rectification_photo_key"},
+    "rider_report_events": {"action", "region_code"},
     "jobs": None,  # the server's own bookkeeping: kinds, codes, keys, file names it made
 }
 

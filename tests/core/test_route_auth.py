@@ -12,6 +12,7 @@ PUBLIC = {
     ("GET", "/api/v1/docs/assets/<path:name>"),
     ("GET", "/api/v1/pledge-templates"),
     ("GET", "/api/v1/care-stations"),
+    ("GET", "/api/v1/report-categories"),  # 骑手随手拍 categories and their points
     # The URL itself is the credential: signed for 60 s (tests/activities/test_checkin.py).
     ("GET", "/api/v1/checkin-code-images/<signed>.png"),
 }
