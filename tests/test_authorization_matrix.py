@@ -22,6 +22,7 @@ SELF_SERVICE = {
     ("GET", "/api/v1/orgs/<int:org_id>"), ("GET", "/api/v1/orgs"),
     # Without ?region= a regulator gets their own region's figures (another region: tests/stats).
     ("GET", "/api/v1/stats/overview"), ("GET", "/api/v1/stats/overview.xlsx"), ("GET", "/api/v1/stats/trend"),
+    ("GET", "/api/v1/reports/stats"), ("GET", "/api/v1/reports/heatmap"),
 }
 # Lists filtered by the caller's own records or scope: they answer, with nothing in them.
 FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}
@@ -30,6 +31,7 @@ FILTERED_LISTS = {("GET", "/api/v1/merchants"), ("GET", "/api/v1/activities")}
 SCOPED_LISTS = {
     ("GET", "/api/v1/markets"): lambda item, demo: item["id"] == demo["market_id"],
     ("GET", "/api/v1/audit-log"): lambda item, demo: (item.get("region_code") or "").startswith("4504"),
+    ("GET", "/api/v1/reports"): lambda item, demo: True,  # the outsider filed none and handles none
 }
 
 
@@ -45,6 +47,7 @@ def demo(app, db):
     from app.markets.models import Feedback
     from app.orgs.models import Membership, StationJoinRequest
     from app.pledges.models import Pledge, PledgeTemplate
+    from app.reports.models import Report
 
     first = lambda model: db.session.scalar(select(model).order_by(model.id))  # noqa: E731
     stall = first(Stall)
@@ -53,7 +56,8 @@ def demo(app, db):
            "template_id": first(PledgeTemplate).id, "org_id": first(PartyOrg).id,
            "activity_id": first(Activity).id}
     for name, model in (("feedback_id", Feedback), ("leave_id", LeaveRequest), ("membership_id", Membership),
-                        ("request_id", StationJoinRequest), ("station_id", CareStation)):
+                        ("request_id", StationJoinRequest), ("station_id", CareStation),
+                        ("report_id", Report)):
         row = first(model)
         if row is not None:
             ids[name] = row.id
