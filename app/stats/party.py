@@ -2,11 +2,11 @@
 market (an additive field), and a region section for organisations, members, riders, care
 stations, this month's activities and their attendance, for the region and each child region.
 
-Organisations sit in regions, not markets, so the section counts by each organisation's own
-region code and buckets those counts into child regions (the same prefix rule as markets)."""
+Organisations sit in regions, not markets: their counts are rolled up by each organisation's own
+region code (app/stats/rollups.py), and the few things counted live here are bucketed into
+child regions by the same prefix rule as markets."""
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +18,7 @@ from app.core.regions import codes_under
 from app.extensions import db
 from app.markets.models import Merchant, Stall
 from app.orgs.models import ORG_KINDS, Membership, PartyOrg, StationRider
+from app.stats.models import OrgCoverage
 
 MEMBER_OPERATED = exists().where(Membership.user_id == Merchant.owner_id, Membership.status == "verified")
 
@@ -63,70 +64,56 @@ def attendance(held, members: dict[int, int] | None = None, riders: dict[int, in
     return rows
 
 
-def _zero() -> dict[str, Any]:
-    return {"orgs": 0, "orgs_by_kind": {kind: 0 for kind in ORG_KINDS}, "members_verified": 0,
-            "members_floating": 0, "rider_stations": 0, "riders": 0, "care_stations": 0,
+def _figures(totals: dict[str, int]) -> dict[str, Any]:
+    """The section's figures of one row, from the roll-up's party columns."""
+    return {"orgs": totals["orgs"], "orgs_by_kind": {kind: totals[f"orgs_{kind}"] for kind in ORG_KINDS},
+            "members_verified": totals["members_verified"], "members_floating": totals["members_floating"],
+            "rider_stations": totals["rider_stations"], "riders": totals["riders"], "care_stations": 0,
             "activities_this_month": 0, "attendance_expected": 0, "attendance_present": 0}
 
 
-def party_building(region_code: str, now: datetime, children: dict[str, str] | None = None) -> dict[str, Any]:
-    """{"totals": {...}, "children": {child_code: {...}}} for the region (000000: the country).
-    attendance_rate = people checked in / people expected (the organisation's verified members,
-    or its station's riders), over this month's activities that have begun and were not
-    cancelled."""
-    children = children or {}
+def party_building(region_code: str, now: datetime, rows: dict[str, dict[str, int]],
+                   children: dict[str, str], direct: str) -> dict[str, Any]:
+    """{"totals", "children": {child_code: {...}}, "direct"} for the region (000000: the country).
+
+    Organisations, members and riders come from the roll-ups (`rows`: scope -> totals, as read
+    by app.stats.rollups.scope_totals for the region, its children and `direct`); open care
+    stations and this month's activities are few and counted here. attendance_rate = people
+    checked in / people expected (the organisation's verified members, or its station's
+    riders), over this month's activities that have begun and were not cancelled."""
+    figures = {key: _figures(rows[key]) for key in (region_code, direct, *children)}
+    keys = {None: region_code, "": direct if children else region_code, **{child: child for child in children}}
 
     def bucket(code: str) -> str:
         return next((child for child, child_prefix in children.items() if code.startswith(child_prefix)), "")
 
-    rows: dict[str, dict[str, Any]] = defaultdict(_zero)
-
     def add(code: str, field: str, n: int) -> None:
-        for key in (None, bucket(code)):
-            rows[key][field] += n
+        for key in {keys[None], keys[bucket(code)]}:
+            figures[key][field] += n
 
-    orgs = db.session.execute(select(PartyOrg.id, PartyOrg.region_code, PartyOrg.kind, PartyOrg.sector)
-                              .where(codes_under(PartyOrg.region_code, region_code))).all()
-    region_of = {org_id: code for org_id, code, _, _ in orgs}
-    for _, code, kind, sector in orgs:
-        add(code, "orgs", 1)
-        for key in (None, bucket(code)):
-            rows[key]["orgs_by_kind"][kind] = rows[key]["orgs_by_kind"].get(kind, 0) + 1
-        if sector == "rider":
-            add(code, "rider_stations", 1)
-    members, riders = {}, {}
-    if region_of:
-        in_region = codes_under(PartyOrg.region_code, region_code)
-        for org_id, verified, floating in db.session.execute(
-                select(Membership.org_id, func.count(), func.count().filter(Membership.floating.is_(True)))
-                .join(PartyOrg, PartyOrg.id == Membership.org_id)
-                .where(in_region, Membership.status == "verified").group_by(Membership.org_id)):
-            members[org_id] = verified
-            add(region_of[org_id], "members_verified", verified)
-            add(region_of[org_id], "members_floating", floating)
-        for org_id, n in db.session.execute(
-                select(StationRider.org_id, func.count(StationRider.user_id.distinct()))
-                .join(PartyOrg, PartyOrg.id == StationRider.org_id).where(in_region).group_by(StationRider.org_id)):
-            riders[org_id] = n
-            add(region_of[org_id], "riders", n)
-        start, end = month_bounds(now)
-        held = held_activities(in_region, start, min(end, now))
-        for activity_id, org_id, expected, present in attendance(held, members, riders):
-            code = region_of[org_id]
-            add(code, "activities_this_month", 1)
-            add(code, "attendance_expected", expected)
-            add(code, "attendance_present", present)
     for code, n in db.session.execute(select(CareStation.region_code, func.count())
                                       .where(codes_under(CareStation.region_code, region_code),
                                              CareStation.closed_at.is_(None)).group_by(CareStation.region_code)):
         add(code, "care_stations", n)
+    start, end = month_bounds(now)
+    held = held_activities(codes_under(PartyOrg.region_code, region_code), start, min(end, now))
+    if held:
+        org_ids = {org_id for _, org_id, _ in held}
+        counted = db.session.execute(select(OrgCoverage.org_id, OrgCoverage.region_code, OrgCoverage.members_verified,
+                                            OrgCoverage.riders).where(OrgCoverage.org_id.in_(org_ids))).all()
+        region_of = {org_id: code for org_id, code, _, _ in counted}
+        members = {org_id: n for org_id, _, n, _ in counted}
+        riders = {org_id: n for org_id, _, _, n in counted}
+        for _, org_id, expected, present in attendance(held, members, riders):
+            code = region_of.get(org_id, "")
+            add(code, "activities_this_month", 1)
+            add(code, "attendance_expected", expected)
+            add(code, "attendance_present", present)
 
     def finished(values: dict[str, Any]) -> dict[str, Any]:
         expected = values["attendance_expected"]
         return {**values, "attendance_rate": round(values["attendance_present"] / expected, 4) if expected else None}
 
-    return {"totals": finished(rows[None]),
-            "children": {child: finished(rows[child]) for child in children},
-            "direct": finished(rows[""])}
-
-
+    return {"totals": finished(figures[keys[None]]),
+            "children": {child: finished(figures[child]) for child in children},
+            "direct": finished(figures[keys[""]])}

@@ -31,9 +31,10 @@ from app.core.regions import codes_under, region_level
 from app.core.time import end_of_local_day_utc, local_midnight_utc, local_today, utcnow
 from app.credentials.models import Credential
 from app.markets.models import Market, Merchant, Stall
-from app.orgs.models import Membership
+from app.orgs.models import Membership, PartyOrg, StationRider
 from app.pledges.models import Pledge
-from app.stats.models import COUNTED_FIELDS, DISTINCT_FIELDS, MarketCoverage, MerchantScope, RegionCoverage
+from app.stats.models import (COUNTED_FIELDS, DISTINCT_FIELDS, PARTY_FIELDS, MarketCoverage, MerchantScope,
+                              OrgCoverage, RegionCoverage)
 from app.stats.party import party_households
 from app.stats.queries import credential_counts, pledge_counts, stall_counts
 
@@ -42,7 +43,7 @@ ALL_FIELDS = COUNTED_FIELDS + DISTINCT_FIELDS
 MARKET_SECTIONS = (stall_counts, credential_counts, pledge_counts, party_households)
 CHUNK = 500  # ids per IN list (SQLite's bound-parameter limit, and sane statement sizes)
 _MARKS = "xgz_coverage_marks"  # Session.info: what this transaction touched
-_LOCK_SPACE = {"rebuild": 73000, "merchant": 73001, "market": 73002}  # pg advisory lock class ids
+_LOCK_SPACE = {"rebuild": 73000, "merchant": 73001, "market": 73002, "org": 73003}  # pg advisory lock class ids
 
 
 def scopes_of(region_code: str) -> list[str]:
@@ -62,7 +63,7 @@ def direct_scope(code: str) -> str:
 
 
 def _zero() -> dict[str, int]:
-    return dict.fromkeys(ALL_FIELDS, 0)
+    return dict.fromkeys(ALL_FIELDS + PARTY_FIELDS, 0)
 
 
 def _chunks(ids: Iterable[int], size: int = CHUNK):
@@ -78,7 +79,8 @@ def count_markets(session: Session, market_ids: Iterable[int], now: datetime) ->
     for ids in _chunks(market_ids):
         for market_id, region_code in session.execute(
                 select(Market.id, Market.region_code).where(Market.id.in_(ids))):
-            counted[market_id] = {**_zero(), "markets": 1, "region_code": region_code, "changes_at": None}
+            counted[market_id] = {**dict.fromkeys(ALL_FIELDS, 0), "markets": 1, "region_code": region_code,
+                                  "changes_at": None}
         for section in MARKET_SECTIONS:
             for market_id, values in section(ids, now).items():
                 if market_id in counted:
@@ -114,6 +116,36 @@ def _next_changes(session: Session, market_ids: list[int], now: datetime) -> dic
         keep(market_id, start)
         keep(market_id, end)
     return soonest
+
+
+def count_orgs(session: Session, org_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """{org_id: {region_code, kind, sector, members_verified, members_floating, riders}}."""
+    counted: dict[int, dict[str, Any]] = {}
+    for ids in _chunks(org_ids):
+        for org_id, region_code, kind, sector in session.execute(
+                select(PartyOrg.id, PartyOrg.region_code, PartyOrg.kind, PartyOrg.sector).where(PartyOrg.id.in_(ids))):
+            counted[org_id] = {"region_code": region_code, "kind": kind, "sector": sector,
+                               "members_verified": 0, "members_floating": 0, "riders": 0}
+        for org_id, verified, floating in session.execute(
+                select(Membership.org_id, func.count(), func.count().filter(Membership.floating.is_(True)))
+                .where(Membership.org_id.in_(ids), Membership.status == "verified").group_by(Membership.org_id)):
+            counted[org_id].update(members_verified=verified, members_floating=floating)
+        for org_id, riders in session.execute(
+                select(StationRider.org_id, func.count(StationRider.user_id.distinct()))
+                .where(StationRider.org_id.in_(ids)).group_by(StationRider.org_id)):
+            counted[org_id]["riders"] = riders
+    return counted
+
+
+def party_values(org) -> dict[str, int]:
+    """What one organisation adds to its regions' party columns."""
+    get = org.get if isinstance(org, dict) else (lambda name: getattr(org, name))
+    values = dict.fromkeys(PARTY_FIELDS, 0)
+    values.update(orgs=1, rider_stations=int(get("sector") == "rider"), members_verified=get("members_verified"),
+                  members_floating=get("members_floating"), riders=get("riders"))
+    if f"orgs_{get('kind')}" in values:
+        values[f"orgs_{get('kind')}"] = 1
+    return values
 
 
 @dataclass
@@ -230,10 +262,30 @@ def recount_presence(session: Session, merchant_ids: Iterable[int], now: datetim
              "changes_at": p.changes_at} for (scope, merchant_id), p in counted.items()])
 
 
+def recount_orgs(session: Session, org_ids: Iterable[int], deltas: Deltas) -> None:
+    """Store the organisations' rows as counted now; their differences go to `deltas`."""
+    org_ids = sorted(set(org_ids))
+    if not org_ids:
+        return
+    stored = {row.org_id: row for ids in _chunks(org_ids)
+              for row in session.scalars(select(OrgCoverage).where(OrgCoverage.org_id.in_(ids)))}
+    counted = count_orgs(session, org_ids)
+    for org_id in org_ids:
+        old, new = stored.get(org_id), counted.get(org_id)
+        if old is not None:
+            deltas.add(scopes_of(old.region_code), party_values(old), -1)
+        if new is not None:
+            deltas.add(scopes_of(new["region_code"]), party_values(new))
+    for ids in _chunks(org_ids):
+        session.execute(delete(OrgCoverage).where(OrgCoverage.org_id.in_(ids)))
+    if counted:
+        session.execute(OrgCoverage.__table__.insert(), [{"org_id": org_id, **row} for org_id, row in counted.items()])
+
+
 def refresh(session: Session, market_ids: Iterable[int] = (), merchant_ids: Iterable[int] = (),
-            owner_ids: Iterable[int] = (), now: datetime | None = None) -> None:
-    """Recount these markets and entities (and those of these owners) in the session's
-    transaction: lock, count, store, move the region rows."""
+            owner_ids: Iterable[int] = (), org_ids: Iterable[int] = (), now: datetime | None = None) -> None:
+    """Recount these markets, entities (and those of these owners) and party organisations in
+    the session's transaction: lock, count, store, move the region rows."""
     now = now or utcnow()
     merchants, markets = set(merchant_ids), set(market_ids)
     for ids in _chunks(owner_ids):
@@ -247,9 +299,11 @@ def refresh(session: Session, market_ids: Iterable[int] = (), merchant_ids: Iter
     for ids in _chunks(merchants):  # their stalls' markets count their credentials and members
         markets.update(session.scalars(select(Stall.market_id.distinct()).where(Stall.merchant_id.in_(ids))))
     _lock(session, "market", markets)
+    _lock(session, "org", org_ids)
     deltas = Deltas()
     recount_presence(session, merchants, now, deltas)
     recount_markets(session, markets, now, deltas)
+    recount_orgs(session, org_ids, deltas)
     deltas.apply(session)
 
 
@@ -291,7 +345,7 @@ def _dialect_insert(session: Session):
 
 # -- marking what a transaction touched -----------------------------------------------------------
 def _marks(session: Session) -> dict[str, set]:
-    return session.info.setdefault(_MARKS, {"markets": set(), "merchants": set(), "owners": set()})
+    return session.info.setdefault(_MARKS, {"markets": set(), "merchants": set(), "owners": set(), "orgs": set()})
 
 
 def _values(row, name: str) -> list:
@@ -306,7 +360,7 @@ def _values(row, name: str) -> list:
 
 
 def _marker(**columns: str):
-    """An observer marking, for each kind ("markets", "merchants", "owners"), the values of a column."""
+    """An observer marking, for each kind ("markets", "merchants", "owners", "orgs"), the values of a column."""
     def collect(session: Session, row) -> None:
         marks = _marks(session)
         for kind, column in columns.items():
@@ -320,7 +374,9 @@ OBSERVED = {
     Merchant: _marker(merchants="id", owners="owner_id"),
     Credential: _marker(merchants="merchant_id"),
     Pledge: _marker(markets="market_id", merchants="merchant_id"),
-    Membership: _marker(owners="user_id"),
+    Membership: _marker(owners="user_id", orgs="org_id"),
+    PartyOrg: _marker(orgs="id"),
+    StationRider: _marker(orgs="org_id"),
 }
 
 
@@ -331,7 +387,7 @@ def _refresh_before_commit(session: Session) -> None:
         return
     marks = session.info.pop(_MARKS, None)
     if marks and any(marks.values()):
-        refresh(session, marks["markets"], marks["merchants"], marks["owners"])
+        refresh(session, marks["markets"], marks["merchants"], marks["owners"], marks["orgs"])
         session.flush()
     session.info.pop(_MARKS, None)
 
@@ -356,8 +412,8 @@ def is_built(session: Session) -> bool:
             or session.scalar(select(Market.id).limit(1)) is None)
 
 
-def _fields(row) -> dict[str, int]:
-    return {name: getattr(row, name) for name in ALL_FIELDS}
+def _fields(row, names=ALL_FIELDS) -> dict[str, int]:
+    return {name: getattr(row, name) for name in names}
 
 
 def scope_totals(session: Session, codes: list[str], region: str, now: datetime) -> dict[str, dict[str, int]]:
@@ -366,7 +422,7 @@ def scope_totals(session: Session, codes: list[str], region: str, now: datetime)
     since they were stored."""
     totals = {code: _zero() for code in codes}
     for row in session.scalars(select(RegionCoverage).where(RegionCoverage.scope_code.in_(codes))):
-        totals[row.scope_code] = _fields(row)
+        totals[row.scope_code] = _fields(row, ALL_FIELDS + PARTY_FIELDS)
     wanted = set(codes)
 
     due_markets = list(session.scalars(select(MarketCoverage).where(
@@ -430,7 +486,7 @@ def rebuild(session: Session, now: datetime | None = None, progress=None, batch:
     now = now or utcnow()
     if _is_postgres(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:space, 0)"), {"space": _LOCK_SPACE["rebuild"]})
-    for model in (MerchantScope, MarketCoverage, RegionCoverage):
+    for model in (MerchantScope, MarketCoverage, OrgCoverage, RegionCoverage):
         session.execute(delete(model))
     deltas = Deltas()
     deltas.add([NATIONAL], {"markets": 0})
@@ -444,10 +500,13 @@ def rebuild(session: Session, now: datetime | None = None, progress=None, batch:
         recount_markets(session, market_ids[start:start + batch], now, deltas)
         if progress:
             progress(len(market_ids[start:start + batch]))
+    org_ids = list(session.scalars(select(PartyOrg.id).order_by(PartyOrg.id)))
+    for start in range(0, len(org_ids), batch):
+        recount_orgs(session, org_ids[start:start + batch], deltas)
     session.execute(_dialect_insert(session)(RegionCoverage.__table__).values(scope_code=NATIONAL)
                     .on_conflict_do_nothing())
     deltas.apply(session)
-    return {"markets": len(market_ids), "merchants": len(merchant_ids)}
+    return {"markets": len(market_ids), "merchants": len(merchant_ids), "orgs": len(org_ids)}
 
 
 def differences(session: Session, now: datetime | None = None) -> list[str]:
@@ -475,6 +534,10 @@ def differences(session: Session, now: datetime | None = None) -> list[str]:
     for (scope, _), p in presence.items():
         for name, n in p.counts().items():
             expected[scope][name] += n
+    for org in count_orgs(session, list(session.scalars(select(PartyOrg.id)))).values():
+        for scope in scopes_of(org["region_code"]):
+            for name, n in party_values(org).items():
+                expected[scope][name] += n
     codes = sorted(set(expected) | set(session.scalars(select(RegionCoverage.scope_code))))
     for code in codes:
         have = scope_totals(session, [code], code.lstrip("="), now)[code]

@@ -91,7 +91,7 @@ def overview(actor, region_code: str | None = None, now: datetime | None = None,
         "markets": [{"id": market_id, "name": name, "region_code": code, "totals": _with_rate(values)}
                     for market_id, name, code, values in rows],
         "markets_page": {"page": 1 if per_page is None else page, "per_page": per_page or total, "total": total},
-        "sections": {"party_building": party_building(region["code"], now,
-                                                      {child.code: code_prefix(child.code) for child in children})},
+        "sections": {"party_building": party_building(
+            region["code"], now, totals, {child.code: code_prefix(child.code) for child in children}, direct)},
         "generated_at": now,
     }

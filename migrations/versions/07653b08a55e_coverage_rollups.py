@@ -1,4 +1,4 @@
-"""coverage roll-ups: market_coverage, region_coverage, merchant_scopes
+"""coverage roll-ups: market_coverage, region_coverage, org_coverage, merchant_scopes
 
 Empty after the upgrade on a database that already has markets: `flask --app wsgi stats rollups
 rebuild --if-missing` (run by `make migrate` and the upgrade steps in docs/operations.md) fills them.
@@ -36,6 +36,15 @@ def upgrade():
     sa.Column('party_households', sa.Integer(), server_default='0', nullable=False),
     sa.Column('merchants', sa.Integer(), server_default='0', nullable=False),
     sa.Column('merchants_with_pledge_in_force', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('orgs', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('orgs_committee', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('orgs_general_branch', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('orgs_branch', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('orgs_joint_branch', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('rider_stations', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('members_verified', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('members_floating', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('riders', sa.Integer(), server_default='0', nullable=False),
     sa.PrimaryKeyConstraint('scope_code', name=op.f('pk_region_coverage'))
     )
     op.create_table('market_coverage',
@@ -62,6 +71,20 @@ def upgrade():
     with op.batch_alter_table('market_coverage', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_market_coverage_changes_at'), ['changes_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_market_coverage_region_code'), ['region_code'], unique=False)
+
+    op.create_table('org_coverage',
+    sa.Column('org_id', sa.Integer(), nullable=False),
+    sa.Column('region_code', sa.String(length=6), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('sector', sa.String(length=16), nullable=False),
+    sa.Column('members_verified', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('members_floating', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('riders', sa.Integer(), server_default='0', nullable=False),
+    sa.ForeignKeyConstraint(['org_id'], ['party_orgs.id'], name=op.f('fk_org_coverage_org_id_party_orgs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('org_id', name=op.f('pk_org_coverage'))
+    )
+    with op.batch_alter_table('org_coverage', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_org_coverage_region_code'), ['region_code'], unique=False)
 
     op.create_table('merchant_scopes',
     sa.Column('scope_code', sa.String(length=8), nullable=False),
@@ -91,5 +114,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_market_coverage_changes_at'))
 
     op.drop_table('market_coverage')
+    with op.batch_alter_table('org_coverage', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_org_coverage_region_code'))
+
+    op.drop_table('org_coverage')
     op.drop_table('region_coverage')
     # ### end Alembic commands ###

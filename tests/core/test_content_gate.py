@@ -53,6 +53,7 @@ NOT_PUBLIC = {
     "market_coverage": None,  # counts and region codes the server computes
     "region_coverage": None,
     "merchant_scopes": None,
+    "org_coverage": None,
     "rate_limits": None,
     "stall_badges": None,  # the server's rendering of checked data
     "exemplar_titles": {"kind", "title", "criteria", "active_key"},  # enums, the criteria's copy, a key
@@ -61,6 +62,8 @@ NOT_PUBLIC = {
     "rider_reports": {"photo_keys", "status", "created_month", "rectification_photo_key"},
     "rider_report_events": {"action", "region_code"},
     "jobs": None,  # the server's own bookkeeping: kinds, codes, keys, file names it made
+    "console_login_tickets": None,  # random tickets, hashes, statuses and codes
+    "console_sessions": None,
 }
 
 
