@@ -78,7 +78,7 @@ def post_worker_init(worker):
     """Without Redis (JOBS_BACKEND auto/thread) the background jobs run in threads of each worker:
     started here, as the worker begins, so what was left queued runs without waiting for a
     request. With Redis the RQ workers (`flask jobs worker`) run them and nothing starts."""
-    from app.jobs.embedded import start_if_embedded
+    from app.jobs.dispatch import start_if_embedded
 
     app = getattr(worker, "wsgi", None)
     if getattr(app, "config", None) is not None and start_if_embedded(app):

@@ -7,7 +7,8 @@ from flask import send_file
 from marshmallow import Schema, fields
 
 from app.identity.auth import current_user, requires
-from app.jobs import embedded, services
+from app.jobs import services
+from app.jobs.dispatch import start_if_embedded
 from app.jobs.models import STATUS_LABELS, STATUSES
 from miniprogram_api.common import BEARER, Blueprint, ErrorSchema, Int, LocalDateTime
 
@@ -65,7 +66,7 @@ def _embedded_pool():
     from flask import current_app
 
     if not current_app.testing:
-        embedded.start_if_embedded(current_app._get_current_object())
+        start_if_embedded(current_app._get_current_object())
 
 
 @blp.route("/jobs/<job_id>", methods=["GET"])

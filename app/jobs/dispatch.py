@@ -30,3 +30,15 @@ def dispatch(app, public_id: str, kind: str) -> None:
     except Exception as exc:
         log.warning("job %s not handed to the %s backend (stays queued, the sweep retries): %s",
                     public_id, backend(app), exc)
+
+
+def start_if_embedded(app) -> bool:
+    """Start this process's thread pool when jobs run in threads (no Redis); gunicorn calls it in
+    each worker as the worker starts (deploy/gunicorn.conf.py, post_worker_init), so queued
+    jobs run even before the worker's first request. False (nothing started) with RQ."""
+    if backend(app) != "thread":
+        return False
+    from app.jobs import embedded
+
+    embedded.dispatcher(app)
+    return True

@@ -99,17 +99,6 @@ def ensure_running(app) -> None:
     dispatcher(app)
 
 
-def start_if_embedded(app) -> bool:
-    """Start this process's dispatcher when jobs run in threads (no Redis); gunicorn calls it in
-    each worker as the worker starts (deploy/gunicorn.conf.py, post_worker_init), so queued
-    jobs run even before the worker's first request. False (nothing started) with RQ."""
-    from app.jobs.dispatch import backend
-
-    if backend(app) != "thread":
-        return False
-    dispatcher(app)
-    return True
-
 
 def stop(app, wait: bool = True) -> None:
     current = app.extensions.pop("jobs_dispatcher", None)
