@@ -44,7 +44,7 @@ class CategoryUpdateSchema(PatchSchema):
     points = Int(validate=validate.Range(min=0, max=1000), metadata={"description": "经核实属实可得积分"})
     region = fields.String(validate=REGION, metadata={
         "description": "给出时只设置该地区的积分（该地区监管人员或管理员）；不给出时修改全国默认（仅管理员）"})
-    label = text(32, metadata={"description": "类别名称（仅管理员，全国生效）"})
+    label = text(32, required=False, metadata={"description": "类别名称（仅管理员，全国生效）"})
     active = Bool(metadata={"description": "false 停用该类别：不能再选，已有举报不受影响（仅管理员）"})
 
 
