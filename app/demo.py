@@ -10,14 +10,16 @@ import click
 
 STEPS = (
     "app.identity.demo", "app.markets.demo", "app.credentials.demo", "app.pledges.demo",
-    "app.orgs.demo", "app.activities.demo", "app.reports.demo", "app.reminders.demo",
+    "app.orgs.demo", "app.activities.demo", "app.reports.demo", "app.exemplars.demo",
+    "app.reminders.demo",
 )
 
 
 STEP_LABELS = {
     "app.identity.demo": "行政区划与演示账号", "app.markets.demo": "市场、摊位与经营主体",
     "app.credentials.demo": "证照", "app.pledges.demo": "诚信承诺模板与承诺", "app.orgs.demo": "党组织与党员",
-    "app.activities.demo": "组织生活、签到与暖心驿站", "app.reports.demo": "骑手随手拍", "app.reminders.demo": "订阅与提醒",
+    "app.activities.demo": "组织生活、签到与暖心驿站", "app.reports.demo": "骑手随手拍", "app.exemplars.demo": "示范摊位与示范市场",
+    "app.reminders.demo": "订阅与提醒",
 }
 
 

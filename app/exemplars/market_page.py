@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from app.badge import cache as badge_cache
 from app.core.frame import ROUTE_KEY
@@ -72,7 +73,8 @@ def page_version(token: str, engine=None) -> tuple[int, str, bool]:
     if not rows:
         raise MarketGone(token)
     market_id, own, closed_at, versions, count = rows[0]
-    return market_id, f"{own}.{versions}.{count}", closed_at is not None
+    closed = closed_at is not None  # closing a market moves no badge: it names the version itself
+    return market_id, f"{own}.{versions}.{count}{'.closed' if closed else ''}", closed
 
 
 # -- rendering -----------------------------------------------------------------------------------
@@ -169,6 +171,33 @@ class PageCache:
 
 
 local_pages = process_cache("market_pages", PageCache())
+
+
+# This worker's own changes show at once (other workers see them at their next version check,
+# within VERSION_RECHECK): a transaction that changed any badge, or a market's title, drops this
+# worker's pages when it commits.
+STALE_KEY = "market_pages_stale"
+
+
+def changed_in_this_transaction() -> None:
+    db.session.info[STALE_KEY] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _note_badge_changes(session) -> None:
+    if session.info.get("badge_tokens"):
+        session.info[STALE_KEY] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_pages(session) -> None:
+    if session.info.pop(STALE_KEY, None):
+        local_pages.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _keep_pages(session) -> None:
+    session.info.pop(STALE_KEY, None)
 
 
 def fresh(token: str, page: int, now: datetime) -> Page | None:

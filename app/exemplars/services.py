@@ -151,6 +151,9 @@ def _free_the_key(key: str, stall: Stall | None, now: datetime) -> None:
 
 
 def _page_changed(market_id: int) -> None:
+    from app.exemplars.market_page import changed_in_this_transaction
+
+    changed_in_this_transaction()
     db.session.execute(update(Market).where(Market.id == market_id).values(page_version=Market.page_version + 1)
                        .execution_options(synchronize_session=False))
 

@@ -15,6 +15,8 @@ PUBLIC = {
     ("GET", "/api/v1/report-categories"),  # 骑手随手拍 categories and their points
     # The URL itself is the credential: signed for 60 s (tests/activities/test_checkin.py).
     ("GET", "/api/v1/checkin-code-images/<signed>.png"),
+    # Outside /api/v1: a market's public page for its entrance board (tests/exemplars/test_market_page.py).
+    ("GET", "/m/<token>"),
 }
 PUBLIC_PREFIXES = ("/api/v1/public/stalls/<token>", "/api/v1/pledge-templates/<int:template_id>")
 
