@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.doctor import OK, examine, fatal, public_url_problem
+from app.doctor import OK, WARN, examine, fatal, public_url_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,6 +36,18 @@ def test_development_defaults_are_warnings_not_fatal(app, migrated):
     assert fatal(list(findings.values())) == []
     assert findings["数据库"].level == OK and findings["数据库结构"].level == OK
     assert findings["上传目录"].level == OK
+
+
+def test_unbuilt_coverage_rollups_are_a_warning_that_names_the_command(app, migrated, make_market, db):
+    from app.stats.models import MarketCoverage, RegionCoverage
+
+    make_market()
+    assert {f.check: f for f in examine(app)}["统计汇总"].level == OK
+    db.session.execute(MarketCoverage.__table__.delete())
+    db.session.execute(RegionCoverage.__table__.delete())
+    db.session.commit()
+    finding = {f.check: f for f in examine(app)}["统计汇总"]
+    assert finding.level == WARN and "stats rollups rebuild" in finding.message
 
 
 def test_production_with_laptop_settings_is_refused(app, migrated, monkeypatch):
