@@ -10,7 +10,7 @@ from sqlalchemy import and_, false, func, or_, select, true
 
 from app.core.errors import APIError
 from app.core.pagination import paginate
-from app.core.regions import Region, code_prefix
+from app.core.regions import Region, codes_under
 from app.core.time import utcnow
 from app.extensions import db
 from app.identity.auth import Target, authorize, has_role, scopes_of
@@ -108,7 +108,7 @@ def handler_scope(actor):
         if grant.role == "admin":
             return true()
         if grant.role == "regulator" and grant.scope_type == "region":
-            conditions.append(Report.region_code.like(f"{code_prefix(grant.scope_id)}%"))
+            conditions.append(codes_under(Report.region_code, grant.scope_id))
         elif grant.role == "market_manager" and grant.scope_type == "market" and grant.scope_id.isdigit():
             conditions.append(Report.market_id == int(grant.scope_id))
     return or_(*conditions) if conditions else false()
@@ -162,7 +162,7 @@ def resolve_region(actor, region_code: str | None) -> dict[str, Any]:
 def _in_region(region_code: str | None):
     if not region_code or region_code == NATIONAL:
         return true()
-    return Report.region_code.like(f"{code_prefix(region_code)}%")
+    return codes_under(Report.region_code, region_code)
 
 
 def _median(where) -> float | None:
