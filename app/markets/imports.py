@@ -30,8 +30,9 @@ MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_MAGIC, OLE_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 # Header cells that name the columns (compared without blanks, "*" marks and case).
-NUMBER_HEADERS = {"摊位号", "摊位编号", "摊位", "编号", "number", "stall", "stallnumber", "stall_number", "no", "no."}
-NOTE_HEADERS = {"备注", "说明", "note", "notes", "remark", "remarks"}
+# In order of preference: a sheet with both 摊位号 and 编号 takes 摊位号.
+NUMBER_HEADERS = ("摊位号", "摊位编号", "摊位", "编号", "number", "stallnumber", "stall_number", "stall", "no", "no.")
+NOTE_HEADERS = ("备注", "说明", "note", "notes", "remark", "remarks")
 
 register_codes({
     "STALL_IMPORT_BAD_FILE": (422, "无法读取导入文件：请上传 CSV（UTF-8 或 GBK 编码）或 Excel（.xlsx）文件"),
@@ -109,6 +110,11 @@ def _csv_rows(data: bytes):
         raise APIError(code="STALL_IMPORT_BAD_FILE")
 
 
+def _column(header: list[str], names: tuple[str, ...]) -> int | None:
+    """The position of the first of `names` (by preference) that the header has."""
+    return next((header.index(name) for name in names if name in header), None)
+
+
 def file_format(data: bytes) -> str:
     if data.startswith(ZIP_MAGIC):
         return "xlsx"
@@ -126,8 +132,8 @@ def read_rows(data: bytes):
             continue
         if header is None:
             header = [_header_key(value) for value in values]
-            number_at = next((i for i, name in enumerate(header) if name in NUMBER_HEADERS), None)
-            note_at = next((i for i, name in enumerate(header) if name in NOTE_HEADERS), None)
+            number_at = _column(header, NUMBER_HEADERS)
+            note_at = _column(header, NOTE_HEADERS)
             if number_at is None:
                 raise APIError(code="STALL_IMPORT_NO_NUMBER_COLUMN",
                                details={"header": [value for value in values if value][:10]})
@@ -169,7 +175,7 @@ def submit_stall_import(actor, market_id: int, stream):
 @dataclass
 class ImportReport:
     rows: int = 0
-    created: list[dict] = field(default_factory=list)
+    created: int = 0
     skipped: list[dict] = field(default_factory=list)
     rejected: list[dict] = field(default_factory=list)
 
@@ -177,15 +183,17 @@ class ImportReport:
         self.rejected.append({"row": row.row, "number": row.number, "reason": reason})
 
     def summary(self) -> str:
-        return (f"新增 {len(self.created)} 个摊位，已存在跳过 {len(self.skipped)} 个，"
+        return (f"新增 {self.created} 个摊位，已存在跳过 {len(self.skipped)} 个，"
                 f"未导入 {len(self.rejected)} 行")
 
     def as_json(self, market) -> bytes:
+        """Counts, and the rows that did not go in (what the manager has to look at); the created
+        ones are all the others."""
         return json.dumps({
             "market": {"id": market.id, "name": market.name}, "rows": self.rows,
-            "created": len(self.created), "skipped": len(self.skipped), "rejected": len(self.rejected),
-            "created_rows": self.created, "skipped_rows": self.skipped, "rejected_rows": self.rejected,
-        }, ensure_ascii=False, indent=1).encode()
+            "created": self.created, "skipped": len(self.skipped), "rejected": len(self.rejected),
+            "skipped_rows": self.skipped, "rejected_rows": self.rejected,
+        }, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _row_problem(row: ImportRow) -> str | None:
@@ -246,8 +254,7 @@ def _import_batch(owner, role, market, batch: list[ImportRow], first_row: dict[s
             report.reject(row, problem)
             continue
         new.append(row)
-    add_stalls(owner, role, market, [(row.number, row.note) for row in new])
-    report.created.extend({"row": row.row, "number": row.number} for row in new)
+    report.created += add_stalls(owner, role, market, [(row.number, row.note) for row in new])
 
 
 def _may_read(user, job) -> None:

@@ -51,17 +51,19 @@ def test_a_gbk_csv_is_imported_with_skips_and_reasons(thread_jobs, client, auth,
     manager = manager_of(auth, market)
     assert client.post(f"/api/v1/markets/{market.id}/stalls", json={"numbers": ["A-01"]},
                        headers=manager.headers).status_code == 201
-    # As Excel in China saves a CSV: GBK, CRLF; a "*" in the header of a template.
-    text = ("*摊位号,备注\r\n"
-            "A-01,已有的\r\n"          # row 2: the market has it -> skipped
-            "A-02,东门第一间\r\n"      # row 3: created with its note
-            " A-03 ,\r\n"              # row 4: blanks trimmed -> created
-            ",\r\n"                    # row 5: a blank row is not a row
-            "A-02,又一次\r\n"          # row 6: twice in the file -> rejected, names row 3
-            ",只有备注\r\n"            # row 7: no number
-            f"{'X' * 33},\r\n"         # row 8: too long
-            "违禁词摊,\r\n"            # row 9: refused by the content check
-            "A-04,这里有违禁词\r\n")   # row 10: the note refused
+    # As Excel in China saves a CSV: GBK, CRLF; a "*" in a template's header; a 编号 column
+    # (the tenant's own code) beside 摊位号, which is the one taken.
+    rows = [("A-01", "已有的"),          # row 2: the market has it -> skipped
+            ("A-02", "东门第一间"),      # row 3: created with its note
+            (" A-03 ", ""),              # row 4: blanks trimmed -> created
+            None,                        # row 5: a blank row is not a row
+            ("A-02", "又一次"),          # row 6: twice in the file -> rejected, names row 3
+            ("", "只有备注"),            # row 7: no number
+            ("X" * 33, ""),              # row 8: too long
+            ("违禁词摊", ""),            # row 9: refused by the content check
+            ("A-04", "这里有违禁词")]    # row 10: the note refused
+    text = "序号,编号,*摊位号,备注\r\n" + "".join(
+        ",,,\r\n" if row is None else f"{i},Z{i},{row[0]},{row[1]}\r\n" for i, row in enumerate(rows, start=1))
     submitted = upload(client, market, manager.headers, text.encode("gbk"))
     assert submitted.status_code == 202, submitted.get_json()
     job = submitted.get_json()
@@ -73,7 +75,7 @@ def test_a_gbk_csv_is_imported_with_skips_and_reasons(thread_jobs, client, auth,
     assert done["message"] == "新增 2 个摊位，已存在跳过 1 个，未导入 5 行"
     report = report_of(client, manager.headers, done)
     assert (report["rows"], report["created"], report["skipped"], report["rejected"]) == (8, 2, 1, 5)
-    assert report["skipped_rows"] == [{"row": 2, "number": "A-01"}]
+    assert report["skipped_rows"] == [{"row": 2, "number": "A-01"}] and report["market"]["id"] == market.id
     assert {r["row"]: r["reason"] for r in report["rejected_rows"]} == {
         6: "与第 3 行的摊位号重复", 7: "摊位号为空", 8: "摊位号超过 32 个字符",
         9: "摊位号含有不宜公开的内容", 10: "备注含有不宜公开的内容"}
