@@ -155,3 +155,17 @@ def test_doctor_warns_when_no_rq_worker_serves_the_queue(app):
             worker.register_death()
     finally:
         app.config["JOBS_BACKEND"], app.config["JOBS_QUEUE"] = before
+
+
+def test_the_job_endpoints_are_in_the_openapi_document(client):
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    for path, multipart in (("/api/v1/markets/{market_id}/stall-imports", True), ("/api/v1/regions/imports", True),
+                            ("/api/v1/markets/{market_id}/pledge-ledger-jobs", False),
+                            ("/api/v1/markets/{market_id}/qr-sheet-jobs", False)):
+        operation = paths[path]["post"]
+        assert operation["summary"] and "202" in operation["responses"], path
+        body = (operation.get("requestBody") or {}).get("content", {})
+        assert ("multipart/form-data" in body) == multipart, path
+        if multipart:
+            assert body["multipart/form-data"]["schema"]
+    assert "PLEDGE_LEDGER_USE_JOB" in str(paths["/api/v1/markets/{market_id}/pledges.xlsx"]["get"])
