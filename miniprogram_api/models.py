@@ -14,6 +14,8 @@ from miniprogram_api.common import (BEARER, Blueprint, Bool, Int, LocalDateTime,
 
 blp = Blueprint("models", __name__, description="典型选树（示范摊位、党员示范户、示范市场）")
 
+KIND_LABELS = {"x-enum-labels": {"stall": "摊位", "market": "市场"}}
+STATUS_LABELS = {"x-enum-labels": {"active": "有效", "withdrawn": "已撤销", "ended": "已到期"}}
 REGION = dict(validate=validate.Regexp(r"^\d{6}$"),
               metadata={"description": "行政区划代码（6 位）", "example": "450403"})
 
@@ -57,7 +59,8 @@ class CriteriaSchema(Schema):
 
 class CandidatesQuerySchema(PageArgs):
     region = fields.String(required=True, **REGION)
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS), metadata={"description": "stall 摊位 / market 市场"})
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS),
+                         metadata={"description": "stall 摊位 / market 市场", **KIND_LABELS})
     market_id = Int(load_default=None, validate=validate.Range(min=1), metadata={"description": "只看该市场的摊位"})
     all = QueryBool(load_default=False, metadata={"description": "true：列出范围内全部对象及各项条件是否满足"})
 
@@ -70,7 +73,7 @@ class CriterionSchema(Schema):
 
 
 class CandidateSchema(Schema):
-    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
+    kind = fields.String(required=True, metadata={"enum": list(KINDS), **KIND_LABELS})
     target = fields.String(required=True, metadata={"description": "授予时的 target：摊位码（token）或市场 id"})
     market_id = Int(required=True)
     market_name = fields.String(required=True)
@@ -90,7 +93,7 @@ class CandidateSchema(Schema):
 
 
 class ConferSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS), metadata=KIND_LABELS)
     target = fields.String(required=True, validate=validate.Length(min=1, max=32),
                            metadata={"description": "摊位码（stall）或市场 id（market）", "example": "Ab3dE5gH7jK9"})
     citation = text(200, metadata={"description": "授予理由（简短事迹，公开显示，经内容安全检测）",
@@ -101,15 +104,15 @@ class ConferSchema(Schema):
 
 class TitleQuerySchema(PageArgs):
     region = fields.String(required=True, **REGION)
-    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
-    status = fields.String(load_default=None, validate=validate.OneOf(TITLE_STATUSES))
+    kind = fields.String(load_default=None, validate=validate.OneOf(KINDS), metadata=KIND_LABELS)
+    status = fields.String(load_default=None, validate=validate.OneOf(TITLE_STATUSES), metadata=STATUS_LABELS)
 
 
 class TitleSchema(Schema):
     id = Int(required=True)
-    kind = fields.String(required=True, metadata={"enum": list(KINDS)})
+    kind = fields.String(required=True, metadata={"enum": list(KINDS), **KIND_LABELS})
     title = fields.String(required=True)
-    status = fields.Function(lambda t: t.status_at(utcnow()), metadata={"enum": list(TITLE_STATUSES)})
+    status = fields.Function(lambda t: t.status_at(utcnow()), metadata={"enum": list(TITLE_STATUSES), **STATUS_LABELS})
     target = fields.Function(lambda t: t.stall.token if t.stall is not None else str(t.market_id))
     stall_number = fields.Function(lambda t: t.stall.number if t.stall is not None else None, allow_none=True)
     market_id = Int(required=True)

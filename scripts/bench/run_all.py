@@ -20,11 +20,13 @@ PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127
 SQLITE_RUNS = (
     ("P1 P2 P3 P5 P6 P8", "scripts.bench.bench_badge", [], {}),
     ("P7", "scripts.bench.bench_reminders", [], {}),
+    ("P11", "scripts.bench.bench_market_page", [], {}),
 )
 POSTGRES_RUNS = (
     ("P1 P2 P3", "scripts.bench.bench_badge", ["--only", "P1,P2,P3"], {"DATABASE_URL": PG_URL}),
     ("P4 P9", "scripts.bench.bench_checkin", ["--database-url", PG_URL], {}),
     ("P7", "scripts.bench.bench_reminders", [], {"DATABASE_URL": PG_URL}),
+    ("P11", "scripts.bench.bench_market_page", [], {"DATABASE_URL": PG_URL}),
 )
 
 
