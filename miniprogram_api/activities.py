@@ -187,7 +187,7 @@ class PointsEntrySchema(Schema):
     id = Int(required=True)
     org_id = Int(allow_none=True)
     activity_id = Int(allow_none=True)
-    reason = fields.String(required=True, metadata={"description": "checkin 签到 / manual 手工调整"})
+    reason = fields.String(required=True, metadata={"description": "checkin 签到 / manual 手工调整 / report 骑手随手拍经核实属实"})
     delta = Int(required=True)
     note = fields.String(allow_none=True)
     created_at = LocalDateTime(required=True)
