@@ -112,6 +112,7 @@ def register_http(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     import miniprogram_api
+    from app import console
     from app.core.health import bp as health_bp
     from app.extensions import api
     from app.badge.page import bp as badge_page_bp
@@ -126,6 +127,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(badge_page_bp)
+    console.register(app)  # the web console under /console/ (app/console)
     from app.exemplars.market_page import bp as market_page_bp
 
     app.register_blueprint(market_page_bp)

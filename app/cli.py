@@ -16,7 +16,8 @@ regions_cli = AppGroup("regions", help="行政区划")
 photos_cli = AppGroup("photos", help="照片存储：备份与恢复")
 
 # Feature packages that add their own command groups (module must define `commands`, a list).
-FEATURE_CLI = ("app.markets.cli", "app.reminders.cli", "app.badge.cli", "app.jobs.cli", "app.stats.cli")
+FEATURE_CLI = ("app.markets.cli", "app.reminders.cli", "app.badge.cli", "app.jobs.cli", "app.stats.cli",
+               "app.console.cli")
 
 
 @seed_cli.command("demo")

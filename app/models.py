@@ -14,3 +14,4 @@ from app.jobs.models import *  # noqa: F401,F403
 from app.stats.models import *  # noqa: F401,F403
 from app.reports.models import *  # noqa: F401,F403
 from app.exemplars.models import *  # noqa: F401,F403
+from app.console.models import *  # noqa: F401,F403

@@ -9,7 +9,7 @@ import importlib
 FEATURE_MODULES = (
     "auth", "me", "markets", "stalls", "merchants", "credentials", "pledges",
     "orgs", "activities", "care_stations", "notifications", "stats", "audit", "jobs", "regions",
-    "reports", "models",
+    "reports", "models", "console_login",
 )
 
 
