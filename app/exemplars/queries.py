@@ -116,7 +116,8 @@ def _scope(stmt, region_code: str, market_id: int | None):
 
 def _active_title(kind: str, now: datetime):
     """The id of the object's title in its year and not withdrawn (a correlated subquery)."""
-    target = ExemplarTitle.stall_id == Stall.id if kind == "stall" else ExemplarTitle.market_id == Market.id
+    target = (and_(ExemplarTitle.stall_id == Stall.id, ExemplarTitle.merchant_id == Stall.merchant_id)
+              if kind == "stall" else ExemplarTitle.market_id == Market.id)
     return (select(ExemplarTitle.id).where(ExemplarTitle.kind == kind, target, ExemplarTitle.active_key.isnot(None),
                                            ExemplarTitle.ends_at > now)
             .correlate_except(ExemplarTitle).limit(1).scalar_subquery())

@@ -175,3 +175,32 @@ def test_bad_input_and_other_regions(shop, client, auth, clock, db):
     assert bad.status_code == 422
     merchant = auth.login("merchant-a")
     assert error_code(client.get(STALLS, headers=merchant.headers)) == "FORBIDDEN"
+
+
+def test_criteria_inherit_down_the_tree_and_candidates_span_regions(shop, client, auth, clock, db):
+    """A city's regulator lists candidates of two counties: one with its own criteria, one
+    inheriting the city's (nearest region wins), in one paged list."""
+    market, manager, token, login, merchant_id, regulator = _setup(shop, auth, clock, until="2029-12-31")
+    city = auth.login("reg-city", role="regulator", scope="region:450400")
+    other_market = shop.market(name="梧州市长洲区农贸市场", region_code="450405")
+    other_manager = shop.manager(other_market, openid="manager-cz")
+    other_stall = shop.stalls(other_market, other_manager, ["C-01"])[0]["token"]
+    b_login, b_id = shop.merchant(openid="merchant-b", uscc="91110000802100433B", name="长洲区水果店")
+    shop.claim(b_login, b_id, other_stall)
+    shop.review_claim(other_manager, other_stall)
+    for credential in (shop.credential(b_login, b_id, long_term=True, number="91110000802100433B"),
+                       shop.credential(b_login, b_id, kind="food_business", number="JY2", valid_until="2029-12-31")):
+        shop.verify(other_manager, credential)
+    shop.approved_pledge(b_login, b_id, other_manager)
+    assert client.put("/api/v1/models/criteria", json={"region": "450400", "stall": {"pledge_days": 0}},
+                      headers=city.headers).status_code == 200
+    # 万秀区 keeps the default 180 days of its own.
+    own = client.put("/api/v1/models/criteria", json={"region": "450403", "stall": {"pledge_days": 180}},
+                     headers=regulator.headers).get_json()
+    assert own["source_region"] == "450403" and own["stall"]["pledge_days"] == 180
+    found = client.get("/api/v1/models/candidates?region=450400&kind=stall", headers=city.headers).get_json()
+    assert [item["target"] for item in found["items"]] == [other_stall]
+    assert found["items"][0]["criteria_region"] == "450400"
+    every = client.get("/api/v1/models/candidates?region=450400&kind=stall&all=true&per_page=1",
+                       headers=city.headers).get_json()
+    assert every["total"] == 2 and len(every["items"]) == 1  # A-01 and C-01 (vacant A-02 is not in business)
