@@ -22,10 +22,10 @@ from app.badge.facts import provides
 from app.badge.models import StallBadge
 from app.core.reader import as_datetime, query, sql_time
 from app.core.regions import code_prefix
-from app.core.time import isoformat_local, local_today, to_local
+from app.core.time import local_today, to_local
 from app.credentials.models import LICENCE_KIND, Credential
 from app.exemplars.criteria import Criteria, effective_for, from_row, region_chain
-from app.exemplars.models import ExemplarCriteria, ExemplarTitle
+from app.exemplars.models import ExemplarTitle
 from app.extensions import db
 from app.markets.models import Market, Merchant, Stall
 from app.orgs.models import Membership, PartyOrg
@@ -322,11 +322,3 @@ def exemplar_entry(stall_id: int, merchant_id: int, now: datetime) -> dict | Non
             "pledge_days": criteria.pledge_days, "pledge_since": since, "no_upheld": criteria.no_upheld,
             "require_party_member": criteria.require_party_member or title == "党员示范户",
             "changes_at": min(moments)}
-
-
-def criteria_row(region_code: str) -> ExemplarCriteria | None:
-    return db.session.get(ExemplarCriteria, region_code)
-
-
-__all__ = ["stall_candidates", "market_candidates", "stall_check", "market_check", "exemplar_entry",
-           "isoformat_local"]

@@ -21,7 +21,7 @@ from app.core.review import decision_reason
 from app.core.time import local_midnight_utc, local_today, utcnow
 from app.exemplars import errors  # noqa: F401  (registers the codes)
 from app.exemplars import queries
-from app.exemplars.criteria import DEFAULTS, FIELDS, effective
+from app.exemplars.criteria import FIELDS, effective
 from app.exemplars.models import MARKET_TITLE, STALL_TITLES, ExemplarCriteria, ExemplarTitle
 from app.extensions import db
 from app.identity.auth import Target, authorize
@@ -249,6 +249,3 @@ def list_titles(actor, region_code: str, kind: str | None, status: str | None, p
         stmt = stmt.where(ExemplarTitle.withdrawn_at.is_(None), ExemplarTitle.ends_at <= now)
     return paginate(stmt.order_by(ExemplarTitle.conferred_at.desc(), ExemplarTitle.id.desc()), page, per_page)
 
-
-__all__ = ["DEFAULTS", "get_criteria", "set_criteria", "candidates", "confer", "withdraw", "list_titles",
-           "view_title"]
