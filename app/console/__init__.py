@@ -41,7 +41,7 @@ import app.console.errors  # noqa: F401  the codes exist before any request
 from app.console.blueprint import bp
 
 # Modules that define the console's views on `bp` (imported before the blueprint is registered).
-PAGE_MODULES = ("app.console.pages.login", "app.console.pages.home")
+PAGE_MODULES = ("app.console.pages.login", "app.console.pages.home", "app.console.pages.jobs")
 
 
 def register(app) -> None:
