@@ -76,6 +76,31 @@ def descendant_ids(org_ids: list[int]) -> set[int]:
     return seen
 
 
+def organised_orgs_clause(user):
+    """organised_org_ids as an SQL condition on PartyOrg (a province regulator's region is one
+    range, not a list of 20,000 ids); None means all (admin)."""
+    from sqlalchemy import false, or_
+
+    from app.core.regions import code_prefix
+    from app.identity.auth import scopes_of
+
+    if any(g.role == "admin" for g in user.grants):
+        return None
+    conditions = []
+    secretary_orgs = [int(g.scope_id) for g in scopes_of(user, "branch_secretary")
+                      if g.scope_type == "org" and g.scope_id.isdigit()]
+    if secretary_orgs:
+        conditions.append(PartyOrg.id.in_(descendant_ids(secretary_orgs)))
+    markets = [int(g.scope_id) for g in scopes_of(user, "market_manager")
+               if g.scope_type == "market" and g.scope_id.isdigit()]
+    if markets:
+        conditions.append(PartyOrg.market_id.in_(markets))
+    for grant in scopes_of(user, "regulator"):
+        if grant.scope_type == "region":
+            conditions.append(PartyOrg.region_code.like(code_prefix(grant.scope_id) + "%"))
+    return or_(*conditions) if conditions else false()
+
+
 def organised_org_ids(user) -> set[int] | None:
     """Organisations the user runs through a role (secretary of it or an ancestor, manager of
     its market, regulator of its region). None means all (admin)."""

@@ -132,7 +132,7 @@ def credential_queue(actor, market_id: int, status: str | None, page: int, per_p
 
 def stall_list(actor, market_id: int, filters: dict, page: int, per_page: int) -> dict:
     """GET /markets/{id}/stalls with filters: claimed (true/false), verdict (good / partial /
-    none, as the public badge shows it now), expiring_within (days: the entity's verified
+    none, as the public badge shows it now), not_shown (anything but good), expiring_within (days: the entity's verified
     document, or its pledge in force, ends within them)."""
     conditions = []
     if filters.get("claimed") is not None:
@@ -140,6 +140,8 @@ def stall_list(actor, market_id: int, filters: dict, page: int, per_page: int) -
     if filters.get("verdict"):
         conditions.append(exists().where(StallBadge.stall_id == Stall.id,
                                          StallBadge.verdict_level == filters["verdict"]))
+    if filters.get("not_shown"):  # the badge is not 放心摊位 (the console's 未完整公示 filter)
+        conditions.append(~exists().where(StallBadge.stall_id == Stall.id, StallBadge.verdict_level == "good"))
     if filters.get("expiring_within") is not None:
         now = utcnow()
         today = local_today(now)

@@ -17,10 +17,11 @@ from app.orgs.services import MEMBERSHIP_REVIEWER_ROLES, get_org, org_target
 
 
 def find_orgs(region: str | None, kind: str | None, sector: str | None, q: str | None,
-              page: int, per_page: int) -> dict:
+              page: int, per_page: int, within=None) -> dict:
     """GET /orgs: public fields only (name, kind, region, station); by region (and below), kind,
-    sector, and a name or station containing `q`."""
-    stmt = select(PartyOrg)
+    sector, and a name or station containing `q`. `within`: an SQL condition on PartyOrg that
+    narrows the list further (the console: app.orgs.queries.organised_orgs_clause)."""
+    stmt = select(PartyOrg) if within is None else select(PartyOrg).where(within)
     if region:
         if db.session.get(Region, region) is None:
             raise APIError(code="REGION_NOT_FOUND", details={"region": region})
