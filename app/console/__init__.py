@@ -41,7 +41,8 @@ import app.console.errors  # noqa: F401  the codes exist before any request
 from app.console.blueprint import bp
 
 # Modules that define the console's views on `bp` (imported before the blueprint is registered).
-PAGE_MODULES = ("app.console.pages.login", "app.console.pages.home", "app.console.pages.jobs")
+PAGE_MODULES = ("app.console.pages.login", "app.console.pages.home", "app.console.pages.jobs",
+                "app.console.pages.markets")
 
 
 def register(app) -> None:
