@@ -118,10 +118,23 @@ def status_for_browser(ticket: str, browser_id: str | None) -> dict:
     return {"status": row.status, "code": None, "message": None}
 
 
+# A login link's refusals name the link, not a QR code to refresh.
+_LINK_MESSAGES = {"CONSOLE_TICKET_USED": "该登录链接已使用过，请让管理员重新生成（flask console login-link）",
+                  "CONSOLE_TICKET_EXPIRED": "该登录链接已过期，请让管理员重新生成（flask console login-link）"}
+
+
 def redeem(ticket: str, kind: str, browser_id: str | None) -> tuple[User, ConsoleLoginTicket]:
     """Use a confirmed ticket once, from the browser it is bound to (a link binds to the first
     browser that redeems it). Returns the user to start a session for."""
-    row = _find(ticket, kind)
+    try:
+        return _redeem(_find(ticket, kind), kind, browser_id)
+    except APIError as refusal:
+        if kind == "link" and refusal.code in _LINK_MESSAGES:
+            raise APIError(code=refusal.code, message=_LINK_MESSAGES[refusal.code]) from None
+        raise
+
+
+def _redeem(row: ConsoleLoginTicket, kind: str, browser_id: str | None) -> tuple[User, ConsoleLoginTicket]:
     if browser_id is None:
         raise APIError(code="CONSOLE_TICKET_OTHER_BROWSER")
     mine = browser_hash(browser_id)

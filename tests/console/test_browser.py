@@ -47,7 +47,7 @@ def test_keyboard_reaches_the_navigation_and_focus_is_visible(live_server, page,
     assert focused not in ("", "none")
 
 
-def test_a_user_without_a_console_role_sees_why(live_server, page, client, auth):
+def test_a_user_without_a_console_role_sees_why(live_server, page, client, auth, shot):
     phone = auth.login("shopkeeper", role="merchant")
     page.goto(f"{live_server}/console/login")
     ticket = page.get_attribute("#scan-login", "data-ticket")
@@ -56,6 +56,7 @@ def test_a_user_without_a_console_role_sees_why(live_server, page, client, auth)
     state = page.locator("#login-state")
     state.filter(has_text="没有管理后台的权限").wait_for()
     assert "市场监管人员、市场管理方、支部书记和系统管理员" in state.inner_text()
+    shot(page, "login-refused-1280x800")
     assert page.url.startswith(f"{live_server}/console/login")
 
 
@@ -133,11 +134,12 @@ def test_a_post_without_the_csrf_token_is_refused_in_the_browser(live_server, pa
     assert "/console/login?reason=logout" in with_token
 
 
-def test_the_login_link_signs_in_once(app, live_server, page, new_page, auth):
+def test_the_login_link_signs_in_once(app, live_server, page, new_page, auth, shot):
     auth.grant("first-admin", "admin")
     result = app.test_cli_runner().invoke(args=["console", "login-link", "first-admin"])
     link = result.stdout.strip()
     page.goto(link.replace(app.config["PUBLIC_BASE_URL"], live_server))
+    shot(page, "login-link-1280x800")
     page.get_by_role("button", name="登录管理后台").click()
     page.wait_for_url(f"{live_server}/console/")
     assert page.locator(".account-role").inner_text() == "系统管理员"
@@ -145,3 +147,4 @@ def test_the_login_link_signs_in_once(app, live_server, page, new_page, auth):
     again.goto(link.replace(app.config["PUBLIC_BASE_URL"], live_server))
     again.get_by_role("button", name="登录管理后台").click()
     assert "已使用过" in again.locator(".error-message").inner_text()
+    shot(again, "link-used-1280x800")

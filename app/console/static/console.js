@@ -50,7 +50,7 @@
       stopped = true;
       say(text, "stopped");
       box.classList.add("is-stale");
-      refresh.classList.add("button-primary");
+      refresh.classList.replace("button-quiet", "button-primary");
       refresh.focus();
     }
 
