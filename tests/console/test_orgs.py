@@ -1,0 +1,134 @@
+"""Issue 15 item 5, 组织与活动: organisations in scope, verifying members, the activities calendar,
+attendance with its export, and the projector's rotating check-in code with the live count.
+Access and forms over the Flask test client; the pages and the projector in real Chromium."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from tests.conftest import at, xlsx_table
+from tests.console.conftest import DESKTOP, PHONE, ConsoleActions
+from tests.orgs import factories
+
+
+@pytest.fixture
+def party(db, regions):
+    """A branch of 万秀区 (450403) with a verified member, a pending claim and an activity, and a
+    branch of 长洲区 (450405) with its own pending claim and activity."""
+    branch = factories.create_org(name="东中市场党支部", region_code="450403")
+    factories.add_member("member-verified", branch, status="verified")
+    pending_user = factories.add_member("member-pending", branch, status="pending")
+    activity = factories.create_activity(branch, starts="2026-12-10 09:00", title="十二月主题党日")
+    other = factories.create_org(name="长洲区骑手党支部", region_code="450405", sector="rider")
+    factories.add_member("member-other", other, status="pending")
+    other_activity = factories.create_activity(other, starts="2026-12-11 09:00", title="长洲区骑手活动")
+    from app.orgs.models import Membership
+    from app.extensions import db as _db
+    from sqlalchemy import select
+
+    pending = _db.session.scalar(select(Membership).where(Membership.user_id == pending_user.id))
+    other_pending = _db.session.scalar(select(Membership).where(Membership.org_id == other.id))
+    return {"branch": branch, "activity": activity, "pending": pending, "other": other,
+            "other_activity": other_activity, "other_pending": other_pending}
+
+
+def _html(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_a_county_regulator_sees_only_its_organisations_and_activities(client, console, party, clock):
+    clock.set(at("2026-12-01 10:00"))
+    console.login("reg-wanxiu", role="regulator", scope="region:450403")
+    listing = _html(client.get("/console/orgs"))
+    assert "东中市场党支部" in listing and "长洲区骑手党支部" not in listing
+    other, other_activity = party["other"], party["other_activity"]
+    for path in (f"/console/orgs/{other.id}", f"/console/activities/{other_activity.id}",
+                 f"/console/activities/{other_activity.id}/projector",
+                 f"/console/activities/{other_activity.id}/attendance.xlsx",
+                 f"/console/activities?org={other.id}"):
+        assert client.get(path).status_code == 404, path
+    code = client.get(f"/console/activities/{other_activity.id}/checkin-code", headers={"Accept": "application/json"})
+    assert code.status_code == 404 and code.get_json()["error"]["code"] in ("ACTIVITY_NOT_FOUND", "ORG_NOT_FOUND",
+                                                                            "NOT_FOUND")
+    calendar = _html(client.get("/console/activities", query_string={"month": "2026-12"}))
+    assert "十二月主题党日" in calendar and "长洲区骑手活动" not in calendar
+    csrf = console.csrf()
+    refused = client.post(f"/console/memberships/{party['other_pending'].id}/review",
+                          data={"csrf_token": csrf, "decision": "approve"})
+    assert refused.status_code == 404
+    from app.extensions import db
+
+    db.session.refresh(party["other_pending"])
+    assert party["other_pending"].status == "pending"
+
+
+def test_verify_a_member_and_a_rejection_needs_a_reason(client, console, party):
+    branch, pending = party["branch"], party["pending"]
+    console.login("sec", role="branch_secretary", scope=f"org:{branch.id}")
+    page = _html(client.get(f"/console/orgs/{branch.id}"))
+    assert f'data-membership="{pending.id}"' in page and 'data-testid="member-total">1 人' in page
+    csrf = console.csrf(f"/console/orgs/{branch.id}")
+    assert client.post(f"/console/memberships/{pending.id}/review", data={"decision": "approve"}).status_code == 403
+    no_reason = client.post(f"/console/memberships/{pending.id}/review",
+                            data={"csrf_token": csrf, "decision": "reject", "reason": " "})
+    assert no_reason.status_code == 422
+    assert re.search(rf'id="reason-error-{pending.id}">[^<]*原因', _html(no_reason))
+    verified = client.post(f"/console/memberships/{pending.id}/review", data={"csrf_token": csrf, "decision": "approve"})
+    assert verified.status_code == 303
+    page = _html(client.get(verified.headers["Location"]))
+    assert "已确认该党员身份" in page and 'data-testid="member-total">2 人' in page
+    again = client.post(f"/console/memberships/{pending.id}/review", data={"csrf_token": csrf, "decision": "reject",
+                                                                         "reason": "重复"})
+    assert again.status_code == 409 and "已由他人处理" in _html(again)
+
+
+def test_the_calendar_is_a_month_of_links_with_keyboard_reachable_navigation(client, console, party, clock):
+    clock.set(at("2026-12-01 10:00"))
+    branch = party["branch"]
+    factories.create_activity(branch, starts="2027-01-05 14:00", title="一月支部大会", type="支部党员大会")
+    console.login("sec", role="branch_secretary", scope=f"org:{branch.id}")
+    december = _html(client.get("/console/activities"))
+    assert "2026 年 12 月" in december and "十二月主题党日" in december and "一月支部大会" not in december
+    assert "12 月 10 日" in december and "星期四" in december
+    january = _html(client.get("/console/activities", query_string={"month": "2027-01"}))
+    assert "一月支部大会" in january and "十二月主题党日" not in january
+    assert 'href="/console/activities?month=2026-12"' in january
+    bad = client.get("/console/activities", query_string={"month": "2026-13"})
+    assert bad.status_code == 200 and "2026 年 12 月" in _html(bad)  # falls back to this month
+
+
+def test_attendance_export_is_the_attendance_sheet(client, console, party, auth, clock):
+    activity = party["activity"]
+    clock.set(at("2026-12-10 09:00"))
+    console.login("sec", role="branch_secretary", scope=f"org:{party['branch'].id}")
+    page = _html(client.get(f"/console/activities/{activity.id}"))
+    assert "签到情况" in page and 'data-testid="attendance-counts"' in page
+    export = client.get(f"/console/activities/{activity.id}/attendance.xlsx")
+    assert export.status_code == 200 and export.mimetype.endswith("spreadsheetml.sheet")
+    assert "filename*=UTF-8''" in export.headers["Content-Disposition"]
+    heading, header, rows, _ = xlsx_table(export.data)
+    assert heading[0] == "十二月主题党日（签到表）" and header[1] == "姓名"
+    assert len(rows) == 1  # the verified member, absent so far
+
+
+def test_the_checkin_code_endpoint_gives_the_code_and_the_count(client, console, party, auth, clock):
+    from app.activities.checkin import make_payload, slot_of
+
+    activity = party["activity"]
+    clock.set(at("2026-12-10 08:50:05"))
+    console.login("sec", role="branch_secretary", scope=f"org:{party['branch'].id}")
+    code = client.get(f"/console/activities/{activity.id}/checkin-code", headers={"Accept": "application/json"})
+    body = code.get_json()
+    assert code.status_code == 200 and body["window"] == "open" and body["checked_in"] == 0
+    assert body["expires_in"] == 25 and body["image"].startswith("data:image/png;base64,")
+    member = auth.login("member-verified")
+    scanned = client.post(f"/api/v1/activities/{activity.id}/checkins", headers=member.headers,
+                          json={"payload": make_payload(activity.id, slot_of(clock.now()))})
+    assert scanned.status_code == 201, scanned.get_json()
+    assert client.get(f"/console/activities/{activity.id}/checkin-code").get_json()["checked_in"] == 1
+    for _ in range(6):  # a meeting's worth of polls (each one activity: the session stays)
+        clock.advance(timedelta(minutes=25))
+        body = client.get(f"/console/activities/{activity.id}/checkin-code").get_json()
+    assert body["window"] == "closed" and body["checked_in"] == 1
