@@ -11,6 +11,7 @@ kind re-checks their access on every read) for `g.console_user`.
 How a page uses it (the form works without script too):
 
     <form method="post" action="…" data-job-form data-job-target="#job-area">{{ csrf() }}…</form>
+    (or, beside a direct download, <button formaction="…" data-job-submit data-job-target="#job-area">后台生成</button>)
     <div id="job-area"></div>      {# jobs.js puts the progress bar here #}
     {% block scripts %}<script src="{{ static_url('jobs.js') }}"></script>{% endblock %}
 

@@ -2,7 +2,8 @@
 
    - Every `.job[data-job-url]` on the page (console/_jobs.html's job_progress) is polled until
      the job has finished; the bar, the message, the download link and the retry button follow.
-   - A `form[data-job-form]` is sent by fetch; the 202 answer's job gets a progress bar in the
+   - A `form[data-job-form]`, or a submit button with `data-job-submit` (its formaction queues the
+     job, its own data-job-target names where the bar goes), is sent by fetch; the 202 answer's job gets a progress bar in the
      element named by `data-job-target` (a CSS selector). Refusals (the API's envelope) are shown
      there too. Without script the form posts normally and the server shows the job's page.
    - window.consoleJobs.show(target, job) / .watch(element) for pages that submit jobs their own way.
@@ -136,11 +137,14 @@
     return box;
   }
 
-  function submitByFetch(form) {
-    var target = document.querySelector(form.getAttribute("data-job-target")) || form;
-    var button = form.querySelector("[type=submit]");
+  /* `button`: the submit button that queues the job (its formaction and data-job-target win). */
+  function submitByFetch(form, button) {
+    var named = (button && button.getAttribute("data-job-target")) || form.getAttribute("data-job-target");
+    var target = (named && document.querySelector(named)) || form;
+    var url = button && button.hasAttribute("formaction") ? button.formAction : form.action;
+    button = button || form.querySelector("[type=submit]");
     if (button) button.disabled = true;
-    consoleFetch(form.action, {method: "POST", body: new FormData(form)})
+    consoleFetch(url, {method: "POST", body: new FormData(form)})
       .then(function (response) { return response.json(); })
       .then(function (body) {
         if (body.error) {
@@ -172,9 +176,13 @@
 
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    if (form.matches("form[data-job-form]")) {
+    var submitter = event.submitter;
+    if (submitter && submitter.hasAttribute("data-job-submit")) {
       event.preventDefault();
-      submitByFetch(form);
+      submitByFetch(form, submitter);
+    } else if (form.matches("form[data-job-form]")) {
+      event.preventDefault();
+      submitByFetch(form, null);
     } else if (form.matches(".job-retry-form")) {
       event.preventDefault();
       retryByFetch(form);
