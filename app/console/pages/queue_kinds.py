@@ -184,7 +184,7 @@ def _pledge_row(row) -> dict:
     pledge, merchant, market = row
     facts = [("市场", market.name), ("承诺书", f"{pledge.title}（第 {pledge.template_version} 版）"),
              ("期限", f"{pledge.term_months} 个月"), ("签署人", pledge.signer_name),
-             ("承诺事项", "；".join(pledge.items or []))]
+             ("承诺事项", list(pledge.items or []))]
     if pledge.extra_commitments:
         facts.append(("补充承诺", pledge.extra_commitments))
     return {"id": pledge.id, "heading": f"{merchant.name} · 诚信经营承诺", "submitted_at": when(pledge.created_at),
