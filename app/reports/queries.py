@@ -51,7 +51,8 @@ def reporter_card(user_id: int) -> dict[str, Any]:
 
 
 def report_view(report: Report, handler: bool, now: datetime | None = None,
-                labels: dict[str, str] | None = None, with_history: bool = False) -> dict[str, Any]:
+                labels: dict[str, str] | None = None, with_history: bool = False,
+                awards: dict[int, int] | None = None) -> dict[str, Any]:
     """One report as its reporter reads it (what happened to it, never who handled it nor the
     position they stood at) or as a handler reads it (plus the reporter's masked card and the
     location: exact while open, the cell's centre once closed)."""
@@ -74,8 +75,10 @@ def report_view(report: Report, handler: bool, now: datetime | None = None,
                      "location": {"lat": report.lat, "lng": report.lng,
                                   "precision": "cell" if report.location_purged else "exact"}})
     else:
-        award = db.session.get(ReportAward, report.id)
-        view["points_awarded"] = award.points if award else None
+        if awards is None:
+            award = db.session.get(ReportAward, report.id)
+            awards = {report.id: award.points} if award else {}
+        view["points_awarded"] = awards.get(report.id)
     if with_history:
         view["history"] = [{"action": event.action, "at": event.at, "region_code": event.region_code}
                            for event in db.session.scalars(select(ReportEvent).where(ReportEvent.report_id == report.id)
@@ -117,8 +120,6 @@ def handler_scope(actor):
 def list_reports(actor, status: str | None, mine: bool, page: int, per_page: int) -> dict:
     """A rider's own reports (newest first), or a handler's queue: the reports in their scope,
     oldest first, by default those still open or accepted."""
-    from app.identity import people
-
     now = utcnow()
     handler = not mine and has_role(actor, "market_manager", "regulator")
     if handler:
@@ -129,11 +130,27 @@ def list_reports(actor, status: str | None, mine: bool, page: int, per_page: int
         if status:
             stmt = stmt.where(Report.status == status)
     result = paginate(stmt, page, per_page)
-    if handler:
-        people.preload(report.reporter_id for report in result["items"])
+    awards = _preload(result["items"], handler)
     labels = _labels()
-    result["items"] = [report_view(report, handler, now, labels) for report in result["items"]]
+    result["items"] = [report_view(report, handler, now, labels, awards=awards) for report in result["items"]]
     return result
+
+
+def _preload(reports: list[Report], handler: bool) -> dict[int, int] | None:
+    """What the page's views read, one query each (the views then hit the identity map); for a
+    rider's page, the points each report earned."""
+    from app.identity import people
+    from app.markets.models import Stall
+
+    stall_ids = {report.stall_id for report in reports if report.stall_id is not None}
+    if stall_ids:
+        list(db.session.scalars(select(Stall).where(Stall.id.in_(stall_ids))))
+    if handler:
+        people.preload(report.reporter_id for report in reports)
+        return None
+    ids = [report.id for report in reports]
+    return dict(db.session.execute(select(ReportAward.report_id, ReportAward.points)
+                                   .where(ReportAward.report_id.in_(ids))).all()) if ids else {}
 
 
 # -- figures --------------------------------------------------------------------------------------
