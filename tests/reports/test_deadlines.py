@@ -1,7 +1,6 @@
 """Deadlines: accept within one working day, close within seven days. The scheduler's series
 remind the handlers once per stage and send the regulators a daily digest; lists flag overdue
 reports. Time is passed in (frozen clock), never slept."""
-from sqlalchemy import select
 
 from tests.conftest import at
 from tests.reports.conftest import inbox
