@@ -132,3 +132,77 @@ def test_the_checkin_code_endpoint_gives_the_code_and_the_count(client, console,
         clock.advance(timedelta(minutes=25))
         body = client.get(f"/console/activities/{activity.id}/checkin-code").get_json()
     assert body["window"] == "closed" and body["checked_in"] == 1
+
+
+# -- in the browser ---------------------------------------------------------------------------------
+def test_orgs_list_member_verify_and_screenshots(live_server, page, new_page, scan_login, shot, party, clock):
+    clock.set(at("2026-12-01 10:00"))
+    branch, pending = party["branch"], party["pending"]
+    scan_login(page, "reg-wanxiu", role="regulator", scope="region:450403", path="/console/orgs")
+    assert page.locator("[data-testid=orgs] tbody tr").count() == 1
+    assert "长洲区骑手党支部" not in page.content()
+    shot(page, "orgs-1280x800")
+    page.get_by_role("link", name="东中市场党支部").click()
+    page.wait_for_selector("[data-testid=pending]")
+    shot(page, "org-1280x800")
+    row = page.locator(f'[data-membership="{pending.id}"]')
+    row.get_by_role("button", name=re.compile("^驳回")).click()
+    error = page.locator(f"#reason-error-{pending.id}")
+    error.wait_for()
+    assert "原因" in error.inner_text()
+    page.locator(f'[data-membership="{pending.id}"]').get_by_role("button", name=re.compile("^确认")).click()
+    page.locator("[data-testid=notice]").filter(has_text="已确认该党员身份").wait_for()
+    assert page.locator("[data-testid=member-total]").inner_text() == "2 人"
+    page.goto(f"{live_server}/console/activities?month=2026-12")
+    page.get_by_role("link", name=re.compile("十二月主题党日")).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("[data-testid=attendance-counts]")
+    assert page.locator("h1").inner_text() == "十二月主题党日"
+    response = page.goto(f"{live_server}/console/orgs/{party['other'].id}")
+    assert response.status == 404
+
+    phone = new_page(PHONE)
+    scan_login(phone, "reg-wanxiu", role=None, path="/console/orgs")
+    shot(phone, "orgs-390x844")
+    phone.goto(f"{live_server}/console/activities?month=2026-12")
+    shot(phone, "activities-390x844")
+    assert phone.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+
+
+def test_the_projector_shows_the_code_a_countdown_and_the_count_rising(live_server, page, new_page, scan_login, shot,
+                                                                        party, auth, client, clock):
+    import base64
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    from app.activities.checkin import make_payload, slot_of
+
+    activity = party["activity"]
+    clock.set(at("2026-12-10 08:50:05"))
+    scan_login(page, "sec", role="branch_secretary", scope=f"org:{party['branch'].id}",
+               path=f"/console/activities/{activity.id}")
+    page.get_by_role("link", name="投屏签到码").click()
+    page.wait_for_selector("#checkin-qr:not([hidden])")
+    image = page.locator("#checkin-qr")
+    box = image.bounding_box()
+    assert box["width"] >= 500, box  # large enough to scan from the back of the room
+    src = image.get_attribute("src")
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))))
+    assert [code.text for code in decoded] == [make_payload(activity.id, slot_of(clock.now()))]
+    assert page.locator(".projector-title").inner_text() == "十二月主题党日"
+    assert 0 < int(page.locator("[data-testid=countdown]").inner_text()) <= 30
+    assert page.locator("[data-testid=checked-in]").inner_text() == "0"
+    shot(page, "projector-1280x800")
+
+    member = auth.login("member-verified")
+    scanned = client.post(f"/api/v1/activities/{activity.id}/checkins", headers=member.headers,
+                          json={"payload": make_payload(activity.id, slot_of(clock.now()))})
+    assert scanned.status_code == 201, scanned.get_json()
+    page.locator("[data-testid=checked-in]").filter(has_text="1").wait_for()
+
+    phone = new_page(PHONE)
+    scan_login(phone, "sec", role=None, path=f"/console/activities/{activity.id}/projector")
+    phone.wait_for_selector("#checkin-qr:not([hidden])")
+    shot(phone, "projector-390x844")
