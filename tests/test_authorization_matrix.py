@@ -22,6 +22,7 @@ SELF_SERVICE = {
     ("GET", "/api/v1/orgs/<int:org_id>"), ("GET", "/api/v1/orgs"),
     # Without ?region= a regulator gets their own region's figures (another region: tests/stats).
     ("GET", "/api/v1/stats/overview"), ("GET", "/api/v1/stats/overview.xlsx"), ("GET", "/api/v1/stats/trend"),
+    ("POST", "/api/v1/stats/overview-exports"),  # the export of their own region (another: tests/stats)
     ("GET", "/api/v1/reports/stats"), ("GET", "/api/v1/reports/heatmap"),
 }
 # Lists filtered by the caller's own records or scope: they answer, with nothing in them.
