@@ -121,6 +121,7 @@ def test_approve_a_pledge_in_place_and_the_public_badge_shows_it(live_server, pa
     assert page.locator("[data-nav=queues] .nav-count").inner_text() == "1"
     badge = desk.badge_pledge(stall.token)
     assert badge["ok"] is True and badge["detail"]
+    keep(shot(page, "pledges-after-1280x800"))
 
 
 def test_reject_a_claim_with_a_reason_and_the_empty_reason_is_refused_next_to_the_field(
@@ -345,3 +346,83 @@ def test_memberships_leave_and_feedback(app, console, desk, auth, client, db):
     assert "买一斤少了二两" in regulator.client.get("/console/queues/feedback").get_data(as_text=True)
     assert decide(regulator, "feedback", feedback_id, csrf, decision="approve").status_code == 303
     assert status(Feedback, feedback_id) == "upheld"
+
+
+def rider_reports(client, auth, shop, db):
+    """The rider-report tests' desk: categories, a rider station of 万秀区, filing over the API."""
+    from app.reports.services import install_default_categories
+    from tests.orgs.factories import create_org
+    from tests.reports.conftest import Desk as ReportDesk
+
+    install_default_categories()
+    db.session.commit()
+    station = create_org(name="万秀区快递外卖骑手党支部", sector="rider", station="万秀区美团站", platform="美团")
+    return ReportDesk(client, auth, shop, station)
+
+
+def test_rider_reports_in_the_browser(live_server, page, scan_login, client, auth, shop, db, shot):
+    from app.reports.models import Report
+
+    reports = rider_reports(client, auth, shop, db)
+    report_id = reports.file(reports.rider()).get_json()["id"]
+    scan_login(page, "reg-wz", role="regulator", scope=WUZHOU, path="/console/queues/reports")
+    row = page.locator(f"#report-{report_id}")
+    assert row.locator(".q-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
+    row.get_by_role("button", name="受理").click()
+    row = page.locator(f"#report-{report_id}[data-status=accepted]")
+    row.wait_for()
+    assert status(Report, report_id) == "accepted"
+    row.get_by_role("button", name="不属实").click()
+    row.locator(".field-error:has-text('请填写核实说明')").wait_for()
+    keep(shot(page, "reports-1280x800"))
+    row.locator(f"#note-decide-{report_id}").fill("现场核实，后厨整洁")
+    row.get_by_role("button", name="不属实").click()
+    row.locator(".q-status:has-text('不属实')").wait_for()
+    assert status(Report, report_id) == "unfounded"
+
+
+def test_rider_reports_accept_decide_rectify_and_transfer(app, console, client, auth, shop, db):
+    from app.reports.models import Report
+
+    reports = rider_reports(client, auth, shop, db)
+    rider = reports.rider()
+    first = reports.file(rider).get_json()["id"]
+    second = reports.file(rider, shop_name="阿强粉店").get_json()["id"]
+
+    console.login("reg-wz", role="regulator", scope=WUZHOU)
+    html = console.client.get("/console/queues/reports").get_data(as_text=True)
+    assert "鸿记烧腊" in html and "阿强粉店" in html and "王*军" in html
+    photo = re.search(rf'/console/queues/reports/{first}/photos/[^"?]+\.jpg', html).group(0)
+    assert console.client.get(photo).mimetype == "image/jpeg"
+    csrf = console.csrf("/console/queues/reports")
+
+    def step(report_id, action, **form):
+        return console.client.post(f"/console/queues/reports/{report_id}/{action}", data={"csrf_token": csrf, **form})
+
+    assert step(first, "accept").headers["Location"].endswith("?result=accept")
+    refused = step(first, "decide", decision="unfounded", note=" ")
+    assert refused.status_code == 422
+    assert re.search(rf'id="note-decide-{first}-error"[^>]*>[^<]*请填写核实说明', refused.get_data(as_text=True))
+    assert status(Report, first) == "accepted"
+    assert step(first, "decide", decision="upheld", note="现场核实属实").status_code == 303
+    assert step(first, "rectified", note="已清理后厨").status_code == 303
+    assert status(Report, first) == "rectified"
+
+    reports.act(reports.regulator("reg-county", "450403"), second, "accept")  # meanwhile, on the phone
+    taken = step(second, "accept")
+    assert taken.status_code == 409 and "已由他人处理：已受理" in taken.get_data(as_text=True)
+    bad = console.client.post(f"/console/queues/reports/{second}/transfer", data={"region": "999999"},
+                              headers={"X-CSRF-Token": csrf})
+    assert bad.status_code == 422 and bad.get_json()["fields"]["region"]
+    moved = console.client.post(f"/console/queues/reports/{second}/transfer", data={"region": "450405", "note": "属长洲区"},
+                                headers={"X-CSRF-Token": csrf})
+    assert moved.status_code == 200 and moved.get_json()["outcome"] == "done"
+    assert "受理" in moved.get_json()["row_html"]  # still 梧州's: back to waiting for acceptance
+
+    outsider = ConsoleActions(app.test_client(), auth)
+    outsider.login("reg-liling", role="regulator", scope="region:430281")
+    other_csrf = outsider.csrf("/console/queues/reports")
+    assert "阿强粉店" not in outsider.client.get("/console/queues/reports").get_data(as_text=True)
+    assert outsider.client.post(f"/console/queues/reports/{second}/accept",
+                                data={"csrf_token": other_csrf}).status_code == 404
+    assert outsider.client.get(photo).status_code == 404

@@ -130,10 +130,12 @@ def _decide_one(queue: Queue, item_id: int, decision: str, reason: str | None) -
         if error.code in queue.conflicts:
             label = queue.status_label(item_id) or "已处理"
             return Outcome(item_id, "taken", f"已由他人处理：{label}", label)
+        if error.code == "REASON_REQUIRED":  # said the way this queue's form says it
+            message = f"{queue.reject_label}时请填写{queue.reason_label}"
+            return Outcome(item_id, "invalid", message, fields={"reason": [message]})
         fields = (error.details or {}).get("fields")
         if isinstance(fields, dict) and fields:
-            return Outcome(item_id, "invalid", error.message, fields={"reason" if name == "note" else name: messages
-                                                                      for name, messages in fields.items()})
+            return Outcome(item_id, "invalid", error.message, fields=fields)
         return Outcome(item_id, "refused", error.message)
     label = queue.status_label(item_id)
     return Outcome(item_id, "done", label or "已处理", label)
@@ -275,6 +277,9 @@ def _report_step(actor, report_id: int, action: str, form: Form) -> Outcome:
         if error.code in REPORT_CONFLICTS:
             label = _report_status(report_id)
             return Outcome(report_id, "taken", f"已由他人处理：{label}", label)
+        if error.code == "REASON_REQUIRED":
+            message = "核实为不属实时请填写核实说明（将告知骑手）"
+            return Outcome(report_id, "invalid", message, fields={"note": [message]})
         if error.code == "REGION_NOT_FOUND":
             return Outcome(report_id, "invalid", error.message, fields={"region": ["没有这个行政区划代码"]})
         fields = (error.details or {}).get("fields")
