@@ -6,6 +6,7 @@ from app.stats import export, services
 from app.stats import jobs as stats_jobs
 from app.stats.trend import MAX_MONTHS, trend as trend_of
 from miniprogram_api.jobs import JobSchema, accepted
+from miniprogram_api.reports import FiguresSchema
 from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
 
 blp = Blueprint("stats", __name__, description="统计")
@@ -58,6 +59,8 @@ class PartyBuildingSchema(Schema):
 class SectionsSchema(Schema):
     party_building = fields.Nested(PartyBuildingSchema, required=True, metadata={
         "description": "党建：党组织、党员（含流动党员）、骑手站点与骑手、暖心驿站、本月活动与参加率"})
+    rider_reports = fields.Nested(FiguresSchema, required=True, metadata={
+        "description": "骑手随手拍：按状态、类别、地区、月份的件数，超期件数，属实率与办结用时（同 GET /reports/stats）"})
 
 
 class RegionRowSchema(Schema):

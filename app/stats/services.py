@@ -18,6 +18,7 @@ from app.core.time import utcnow
 from app.extensions import db
 from app.core.regions import Region, code_prefix
 from app.stats import errors, rollups  # noqa: F401  (errors registers the codes)
+from app.reports.queries import report_figures
 from app.stats.party import party_building
 from app.stats.queries import NATIONAL, RegionScope
 
@@ -92,6 +93,7 @@ def overview(actor, region_code: str | None = None, now: datetime | None = None,
                     for market_id, name, code, values in rows],
         "markets_page": {"page": 1 if per_page is None else page, "per_page": per_page or total, "total": total},
         "sections": {"party_building": party_building(
-            region["code"], now, totals, {child.code: code_prefix(child.code) for child in children}, direct)},
+            region["code"], now, totals, {child.code: code_prefix(child.code) for child in children}, direct),
+            "rider_reports": report_figures(region["code"], now)},
         "generated_at": now,
     }

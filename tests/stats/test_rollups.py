@@ -152,6 +152,7 @@ def test_market_rows_are_paged_and_totals_cover_all_of_them(client, shop, auth, 
     assert len(first["markets"]) == 3 and len(second["markets"]) == 1
     assert first["region"]["totals"]["markets"] == 7
     assert first["region"]["totals"]["stalls"] == 4
+    assert first["sections"]["rider_reports"]["by_status"]["open"] == 0  # the 随手拍 figures ride along
     too_many = client.get("/api/v1/stats/overview?per_page=100000", headers=regulator.headers)
     assert too_many.status_code == 422 and error_code(too_many) == "VALIDATION_ERROR"
 
