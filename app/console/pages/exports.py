@@ -22,12 +22,13 @@ from app.console.pages.jobs import job_submitted
 from app.console.sessions import console_grants
 from app.core.errors import APIError
 from app.core.time import local_today, to_local, utcnow
+from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MARKETS_LISTED = 100  # markets in the ledger's list (a search narrows a larger scope)
 ACTIVITY_DAYS_BACK = 180  # activities offered for the attendance sheet: the last half year and the next month
-PLEDGE_STATUS_CHOICES = (("", "全部"), ("in_force", "生效中"), ("pending", "待审核"), ("rejected", "已驳回"),
-                         ("revoked", "已撤销"), ("expired", "已到期"))
+# The ledger's status filter: the API's values (ExportQuerySchema) with the pledges' own labels.
+PLEDGE_STATUS_CHOICES = (("", "全部"), *((status, STATUS_LABELS[status]) for status in PLEDGE_STATUSES))
 SECTIONS = ("coverage", "ledger", "attendance")
 
 
