@@ -78,7 +78,7 @@ def test_city_regulator_sees_the_city_and_drills_into_a_county(client, console, 
     assert '<span aria-current="page">万秀区</span>' in county
     assert "广西壮族自治区</a>" not in county  # above the regulator's region: not a link
     bars = _chart_data(county)["bars"]
-    assert bars["labels"] == [WANXIU_MARKET] and bars["links"] == [None]
+    assert bars["labels"] == [WANXIU_MARKET] and bars["links"] == [f"/console/markets/{world.wanxiu.id}"]
     assert CHANGZHOU_MARKET not in county
 
 
@@ -176,6 +176,16 @@ def _canvas_has_drawn(page, selector: str) -> int:
     }""", selector)
 
 
+def _click_bar(page, index: int) -> None:
+    """A real mouse click in the middle of category `index` of the bar chart."""
+    box = page.locator("#bars-chart").bounding_box()
+    x, y = page.evaluate("""index => {
+        const chart = window.consoleCharts.bars;
+        return [chart.scales.x.getPixelForValue(index), (chart.chartArea.top + chart.chartArea.bottom) / 2];
+    }""", index)
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
 def test_charts_draw_and_a_bar_click_drills_down(live_server, page, new_page, scan_login, shot, world):
     scan_login(page, "reg-city", role="regulator", scope="region:450400")
     page.wait_for_selector("html[data-charts=drawn]")
@@ -185,14 +195,7 @@ def test_charts_draw_and_a_bar_click_drills_down(live_server, page, new_page, sc
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     shot(page, "dashboard-1280x800")
 
-    # Click the middle of 长洲区's group of bars (the second of two categories).
-    box = page.locator("#bars-chart").bounding_box()
-    x = page.evaluate("""() => {
-        const chart = window.consoleCharts.bars;
-        return chart.scales.x.getPixelForValue(1);
-    }""")
-    y = page.evaluate("() => { const area = window.consoleCharts.bars.chartArea; return (area.top + area.bottom) / 2; }")
-    page.mouse.click(box["x"] + x, box["y"] + y)
+    _click_bar(page, 1)  # 长洲区, the second of two categories
     page.wait_for_url(f"{live_server}/console/?region=450405")
     assert page.locator("h2#coverage-title").inner_text() == "长洲区覆盖情况"
     page.wait_for_selector("html[data-charts=drawn]")
@@ -202,6 +205,9 @@ def test_charts_draw_and_a_bar_click_drills_down(live_server, page, new_page, sc
     page.locator("[data-testid=rows-table]").get_by_role("link", name="万秀区").click()  # the table's link
     page.wait_for_url(f"{live_server}/console/?region=450403")
     assert WANXIU_MARKET in page.locator("[data-testid=rows-table]").inner_text()
+    page.wait_for_selector("html[data-charts=drawn]")
+    _click_bar(page, 0)  # a county's bars are its markets: a click opens the market's page
+    page.wait_for_url(f"{live_server}/console/markets/{world.wanxiu.id}")
     assert not errors, errors
 
     phone = new_page(PHONE)

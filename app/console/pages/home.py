@@ -97,7 +97,7 @@ def region_dashboard(user, region_code: str | None, page: int) -> dict:
                                  for key, label in TREND_SERIES]},
             "bars": {"title": "各市场" if by_market else "各下级地区",
                      "labels": [row["label"] for row in rows],
-                     "links": [row["url"] if not by_market else None for row in rows],
+                     "links": [row["url"] for row in rows],
                      "series": [{"key": key, "label": label, "values": [row["totals"][key] for row in rows]}
                                 for key, label in BAR_SERIES]},
         },
@@ -185,7 +185,7 @@ def manager_dashboard(user) -> dict:
             {"key": "pending_credentials", "label": "待审证照", "value": total["pending_credentials"], "unit": "件"},
             {"key": "pending_pledges", "label": "待审承诺", "value": total["pending_pledges"], "unit": "件"},
         ],
-        "chart": {"bars": {"title": "各市场", "labels": [row["label"] for row in rows], "links": [None] * len(rows),
+        "chart": {"bars": {"title": "各市场", "labels": [row["label"] for row in rows], "links": [row["url"] for row in rows],
                            "series": [{"key": key, "label": label, "values": [row["counts"][key] for row in rows]}
                                       for key, label in series]}},
     }

@@ -17,7 +17,7 @@
     return series.map(function (one, index) {
       var color = COLORS[index % COLORS.length];
       return {label: one.label, data: one.values, borderColor: color, backgroundColor: type === "bar" ? color + "cc" : color,
-              borderWidth: 2, pointRadius: 3, tension: 0.25, maxBarThickness: 36};
+              borderWidth: 2, pointRadius: 3, cubicInterpolationMode: "monotone", maxBarThickness: 36};
     });
   }
 
