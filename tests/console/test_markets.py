@@ -320,3 +320,9 @@ def test_a_5000_stall_markets_sheet_completes_through_the_console(thread_jobs, l
     assert any(0 < value < 100 for value in seen), seen  # the bar moved while the job ran
     with capsys.disabled():
         print(f"\n5,000-stall sheet through the console: {time.monotonic() - started:.1f} s")
+
+
+def test_a_page_past_the_end_says_so_and_links_back(client, console, markets):
+    console.login("reg-wanxiu", role="regulator", scope="region:450403")
+    html = _html(client.get("/console/markets", query_string={"page": 9, "q": "农贸"}))
+    assert "这一页没有内容" in html and 'href="/console/markets?q=%E5%86%9C%E8%B4%B8"' in html
