@@ -4,6 +4,7 @@ decision taken meanwhile over the API, screenshots) and over the Flask test clie
 POST without the page's script, scope, CSRF, the other queues)."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -61,7 +62,7 @@ class Desk:
                                         "kind": "food_business", "number": "JY14504030012345",
                                         "issuer": "梧州市万秀区市场监督管理局", "valid_from": "2024-01-01",
                                         "valid_until": "2030-06-30", "long_term": "false",
-                                        "photo": (__import__("io").BytesIO(jpeg_bytes((640, 480))), "p.jpg", "image/jpeg")})
+                                        "photo": (io.BytesIO(jpeg_bytes((640, 480))), "p.jpg", "image/jpeg")})
         assert response.status_code == 201, response.get_json()
         return response.get_json()["id"]
 
@@ -305,6 +306,8 @@ def test_bulk_over_plain_post_lists_each_outcome(console, desk):
 
 
 def test_memberships_leave_and_feedback(app, console, desk, auth, client, db):
+    from sqlalchemy import select
+
     from app.activities.models import LeaveRequest
     from app.markets.models import Feedback
     from app.orgs.models import Membership
@@ -331,8 +334,7 @@ def test_memberships_leave_and_feedback(app, console, desk, auth, client, db):
     html = console.client.get("/console/queues/memberships").get_data(as_text=True)
     assert html.count('class="q-item"') == 1  # 长洲区's claim is not this branch's
     csrf = console.csrf("/console/queues/memberships")
-    membership_id = db.session.scalar(__import__("sqlalchemy").select(Membership.id).where(
-        Membership.user_id == member.id))
+    membership_id = db.session.scalar(select(Membership.id).where(Membership.user_id == member.id))
     assert decide(console, "memberships", membership_id, csrf, decision="approve").status_code == 303
     assert status(Membership, membership_id) == "verified"
     assert decide(console, "leave", leave.id, csrf, decision="reject", reason="").status_code == 422
@@ -370,7 +372,7 @@ def test_rider_reports_in_the_browser(live_server, page, scan_login, client, aut
     assert row.locator(".q-photo img").evaluate("img => img.complete && img.naturalWidth > 0")
     row.get_by_role("button", name="受理").click()
     row = page.locator(f"#report-{report_id}[data-status=accepted]")
-    row.wait_for()
+    row.locator(".q-status.is-ok:has-text('已受理')").wait_for()  # the row as it reads now, in place
     assert status(Report, report_id) == "accepted"
     row.get_by_role("button", name="不属实").click()
     row.locator(".field-error:has-text('请填写核实说明')").wait_for()

@@ -8,7 +8,7 @@ feature's service, which checks role and scope on the object again, exactly as f
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy import false, func, or_, select, true
@@ -21,8 +21,7 @@ from app.credentials.models import CREDENTIAL_KINDS, Credential
 from app.extensions import db
 from app.identity import people
 from app.identity.auth import has_role
-from app.markets.models import Market, Merchant, Stall, StallClaim
-from app.markets.models import Feedback
+from app.markets.models import Feedback, Market, Merchant, Stall, StallClaim
 from app.orgs.models import MEMBER_STANDINGS, Membership, PartyOrg
 from app.pledges.models import Pledge
 from app.worklists.markets import markets_covered

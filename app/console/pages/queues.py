@@ -31,6 +31,7 @@ MAX_BULK = 100
 REPORT_ROLES = ("market_manager", "regulator")  # app.reports.services.HANDLER_ROLES
 REPORT_CONFLICTS = ("REPORT_NOT_OPEN", "REPORT_ALREADY_DECIDED", "REPORT_NOT_UPHELD", "REPORT_CLOSED")
 REPORT_ACTIONS = ("accept", "decide", "rectified", "transfer")
+REPORT_WAITING = ("open", "accepted", "upheld")  # to accept, to decide, to see put right
 GONE = "该事项不存在或不在您的管辖范围内"
 # ?result= after a plain POST: fixed texts, never the query's.
 RESULTS = {"approve": "已处理：{approve}。该事项已移出待办。", "reject": "已处理：{reject}。该事项已移出待办，申请人会收到原因。",
@@ -65,9 +66,6 @@ def report_count(user) -> int:
 
     return db.session.execute(select(func.count()).select_from(Report).where(
         handler_scope(user), Report.status.in_(REPORT_WAITING))).scalar_one()
-
-
-REPORT_WAITING = ("open", "accepted", "upheld")  # to accept, to decide, to see put right
 
 
 def pending_total(user) -> int:
