@@ -19,7 +19,7 @@ OUTCOME_WORDS = {
     "approved": "已通过", "verified": "已通过", "rejected": "未通过", "revoked": "已撤销",
     "upheld": "已核实", "dismissed": "未采纳", "changed": "有变更", "cancelled": "已取消",
     "released": "已解除", "accepted": "已受理", "unfounded": "不属实", "rectified": "已整改",
-    "transferred": "已转办",
+    "transferred": "已转办", "conferred": "已授予",
 }
 
 
