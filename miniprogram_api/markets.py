@@ -301,6 +301,44 @@ def qr_sheet_job(market_id):
     return accepted(submit_sticker_sheet(current_user(), market_id))
 
 
+@blp.route("/markets/<int:market_id>/board-qrcode.png", methods=["GET"])
+@blp.doc(security=BEARER, responses={200: {"description": "PNG 图片：市场公示页 /m/{市场码} 的二维码",
+                                           "content": {"image/png": {}}}})
+@requires("market_manager", "regulator")
+def board_qrcode(market_id):
+    """市场入口公示牌的二维码（扫码打开本市场摊位公示页，无需登录）"""
+    from flask import Response
+
+    from app.markets.board import board_qr_png
+
+    market, _ = services.manage_market(current_user(), market_id)
+    response = Response(board_qr_png(market), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@blp.route("/markets/<int:market_id>/board-poster.pdf", methods=["GET"])
+@blp.doc(security=BEARER, responses={200: {"description": "A4 公示牌 PDF（市场名称、大号二维码、说明）",
+                                           "content": {"application/pdf": {}}}})
+@requires("market_manager", "regulator")
+def board_poster(market_id):
+    """打印市场入口公示牌（A4 PDF）：扫码查看本市场摊位亮照亮证、诚信承诺与示范摊位"""
+    import io
+
+    from flask import send_file
+
+    from app.markets.board import write_board_poster
+
+    market, _ = services.manage_market(current_user(), market_id)
+    out = io.BytesIO()
+    write_board_poster(out, market)
+    out.seek(0)
+    response = send_file(out, mimetype="application/pdf", as_attachment=True,
+                         download_name=f"market-{market.id}-board.pdf")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
 class StallImportSchema(Schema):
     file = Upload(required=True, metadata={"description": (
         "CSV（UTF-8 或 GBK 编码）或 Excel .xlsx，不超过 2 MB、20000 行；第一行为表头，须有“摊位号”列，"

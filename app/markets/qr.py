@@ -22,6 +22,11 @@ def stall_url(token: str) -> str:
     return f"{current_app.config['PUBLIC_BASE_URL']}/s/{token}"
 
 
+def market_url(token: str) -> str:
+    """The market's public page (/m/<token>, app/exemplars/market_page.py): its entrance board's code."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/m/{token}"
+
+
 def qr_matrix(data: str):
     """Modules of the code without quiet zone, row by row (1 = dark). Level M survives a
     scuffed sticker. segno's encoder: about 20 % faster than qrcode's on these URLs (make bench)."""
@@ -104,7 +109,7 @@ COLUMNS, ROWS = 4, 6
 PER_PAGE = COLUMNS * ROWS
 
 
-def _fit(text: str, font: str, size: float, width: float) -> str:
+def fit_text(text: str, font: str, size: float, width: float) -> str:
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     if stringWidth(text, font, size) <= width:
@@ -112,6 +117,31 @@ def _fit(text: str, font: str, size: float, width: float) -> str:
     while text and stringWidth(text + "…", font, size) > width:
         text = text[:-1]
     return text + "…"
+
+
+CJK_FONT = "STSong-Light"
+
+
+def cjk_font() -> str:
+    """STSong-Light, registered once: a CID font every PDF reader has, so nothing is embedded or
+    downloaded."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    return CJK_FONT
+
+
+def draw_qr(canvas, data: str, x: float, y: float, side: float) -> None:
+    """The code of `data` as vector rectangles in the square (x, y, side), quiet zone included."""
+    matrix = qr_matrix(data)
+    unit = side / (len(matrix) + 2 * QUIET_ZONE)
+    left, bottom = x + QUIET_ZONE * unit, y + QUIET_ZONE * unit
+    canvas.saveState()
+    canvas.addLiteral(f"1 0 0 1 {left:.2f} {bottom:.2f} cm {unit:.4f} 0 0 {unit:.4f} 0 0 cm")
+    canvas.addLiteral(qr_pdf_ops(matrix))
+    canvas.restoreState()
 
 
 def write_sticker_sheet(out: IO[bytes], market_name: str, stalls: Iterable[tuple[str, str]],
@@ -122,13 +152,9 @@ def write_sticker_sheet(out: IO[bytes], market_name: str, stalls: Iterable[tuple
     PDF reader has, so nothing is embedded or downloaded)."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen.canvas import Canvas
 
-    font = "STSong-Light"
-    if font not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(font))
+    font = cjk_font()
     page_w, page_h = A4
     margin = 8 * mm
     cell_w = (page_w - 2 * margin) / COLUMNS
@@ -136,7 +162,7 @@ def write_sticker_sheet(out: IO[bytes], market_name: str, stalls: Iterable[tuple
     canvas = Canvas(out, pagesize=A4, pageCompression=1, invariant=1)
     canvas.setTitle(f"{market_name} 摊位二维码")
     pages, placed = 0, 0
-    name = _fit(market_name, font, 7.5, cell_w - 8)
+    name = fit_text(market_name, font, 7.5, cell_w - 8)
     for number, token in stalls:
         slot = placed % PER_PAGE
         if slot == 0 and placed:
@@ -166,19 +192,11 @@ def _draw_sticker(canvas, font, x, y, w, h, market_name, number, url) -> None:
     canvas.setFont(font, 7.5)
     canvas.drawCentredString(x + w / 2, y + h - 13, market_name)
     canvas.setFont(font, 13)
-    canvas.drawCentredString(x + w / 2, y + h - 28, _fit(f"摊位 {number}", font, 13, w - 8))
+    canvas.drawCentredString(x + w / 2, y + h - 28, fit_text(f"摊位 {number}", font, 13, w - 8))
     canvas.setFont(font, 6.8)
     canvas.drawCentredString(x + w / 2, y + 7, STICKER_CAPTION)
-    matrix = qr_matrix(url)
     side = h - 52  # code area including its quiet zone
-    modules = len(matrix) + 2 * QUIET_ZONE
-    unit = side / modules
-    left = x + (w - side) / 2 + QUIET_ZONE * unit
-    bottom = y + 16 + QUIET_ZONE * unit
-    canvas.saveState()
-    canvas.addLiteral(f"1 0 0 1 {left:.2f} {bottom:.2f} cm {unit:.4f} 0 0 {unit:.4f} 0 0 cm")
-    canvas.addLiteral(qr_pdf_ops(matrix))
-    canvas.restoreState()
+    draw_qr(canvas, url, x + (w - side) / 2, y + 16, side)
 
 
 def market_stall_rows(market_id: int, batch: int = 500) -> Iterator[tuple[str, str]]:
