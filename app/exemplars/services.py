@@ -1,7 +1,9 @@
 """典型选树: regulators set their region's criteria, read the candidates computed from the
 records, confer a title for a year (refused, with the failing criteria, when the object does not
 meet them now) and withdraw it. Every change is audited; a stall's title change moves its badge
-version in the same transaction, a market's moves its public page's."""
+version in the same transaction, a market's moves its public page's. Whoever holds the title is
+told of its conferral and withdrawal in that transaction too (the stall's business entity's
+owner; a market's managers)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,7 +27,8 @@ from app.exemplars.criteria import FIELDS, effective
 from app.exemplars.models import MARKET_TITLE, STALL_TITLES, ExemplarCriteria, ExemplarTitle
 from app.extensions import db
 from app.identity.auth import Target, authorize
-from app.markets.models import Market, Stall
+from app.markets.models import Market, Merchant, Stall
+from app.reminders import notices
 
 ROLES = ("regulator",)
 TERM = relativedelta(years=1)
@@ -165,6 +168,47 @@ def _changed(title: ExemplarTitle) -> None:
         _page_changed(title.market_id)
 
 
+def _holders(title: ExemplarTitle) -> list[int]:
+    """Who the title belongs to: the owner of the business entity that held the stall when it
+    was conferred, or the market's managers."""
+    from app.identity.models import RoleGrant
+
+    if title.kind == "stall":
+        merchant = db.session.get(Merchant, title.merchant_id) if title.merchant_id else None
+        return [merchant.owner_id] if merchant is not None else []
+    return sorted(set(db.session.scalars(select(RoleGrant.user_id).where(
+        RoleGrant.role == "market_manager", RoleGrant.scope_type == "market",
+        RoleGrant.scope_id == str(title.market_id), RoleGrant.revoked_at.is_(None)))))
+
+
+def _holder_name(title: ExemplarTitle) -> str:
+    if title.stall is None:
+        return title.market.name
+    merchant = db.session.get(Merchant, title.merchant_id) if title.merchant_id else None
+    return f"{title.market.name} {title.stall.number} 号摊位" + (f"（{merchant.name}）" if merchant else "")
+
+
+def _page(title: ExemplarTitle) -> str:
+    if title.stall is not None:
+        return f"pages/stall/index?token={title.stall.token}"
+    return f"pages/review/index?market_id={title.market_id}"
+
+
+def _tell_holders(title: ExemplarTitle, outcome: str, at: datetime, reason: str | None = None) -> None:
+    if outcome == "conferred":
+        where = "摊位亮照页" if title.kind == "stall" else "市场公示页"
+        heading = "示范称号已授予"
+        body = (f"“{title.title}”称号已授予{_holder_name(title)}，有效期至 {queries.last_local_day(title.ends_at)}。"
+                f"授予理由：{title.citation.rstrip('。.！!；;')}。称号在{where}显示；不再符合评选条件时（如证照到期、投诉经核实）"
+                "暂停显示，重新符合后自动恢复。")
+    else:
+        heading = "示范称号已撤销"
+        body = f"{_holder_name(title)}的“{title.title}”称号已被撤销，不再公开显示。"
+    for user_id in _holders(title):
+        notices.tell(user_id, kind="exemplar_decision", subject=f"exemplar:{title.id}", outcome=outcome,
+                     title=heading, body=body, page=_page(title), at=at, reason=reason)
+
+
 def confer(actor, data: dict[str, Any], now: datetime | None = None) -> ExemplarTitle:
     """Confer a title for a year on a stall (its sticker token) or a market (its id) that meets
     its region's criteria now; refused with the list of failing criteria otherwise."""
@@ -195,6 +239,7 @@ def confer(actor, data: dict[str, Any], now: datetime | None = None) -> Exemplar
     audit.record("exemplar.confer", "exemplar_title", title.id, actor=actor, actor_role=role,
                  after=snapshot(title, now), reason=title.citation)
     _changed(title)
+    _tell_holders(title, "conferred", now)
     return title
 
 
@@ -223,6 +268,7 @@ def withdraw(actor, title_id: int, reason: str | None, now: datetime | None = No
     audit.record("exemplar.withdraw", "exemplar_title", title.id, actor=actor, actor_role=role,
                  before=before, after=snapshot(title, now), reason=reason)
     _changed(title)
+    _tell_holders(title, "revoked", now, reason=reason)
     return title
 
 
