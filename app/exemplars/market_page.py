@@ -21,12 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import Blueprint, current_app, render_template, request
-from sqlalchemy import event, select
+from sqlalchemy import event, inspect as sa_inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.badge import cache as badge_cache
 from app.core.frame import ROUTE_KEY
 from app.core.reader import as_datetime, query
+from app.core import generations
 from app.core.caches import process_cache
 from app.core.time import isoformat_local, utcnow
 from app.exemplars import queries
@@ -34,6 +35,7 @@ from app.exemplars.criteria import effective
 from app.exemplars.models import ExemplarTitle
 from app.extensions import db
 from app.markets.models import Market
+from app.orgs.models import PartyOrg
 
 bp = Blueprint("market_page", __name__, template_folder="templates")
 
@@ -200,6 +202,41 @@ def _keep_pages(session) -> None:
     session.info.pop(STALE_KEY, None)
 
 
+# A party organisation tied to a market is one of 示范市场's criteria, shown on the page with the
+# title: creating, removing or moving one (its market_id changed, either way) moves the page's
+# version of each market concerned before the transaction commits, whichever feature wrote it
+# (observed through app.core.generations, so app.orgs need not know this page).
+ORG_MARKETS = "market_pages_org_markets"
+
+
+def _org_changed(session, row) -> None:
+    if isinstance(row, dict):
+        values = [row.get("market_id")]
+    else:
+        values = [row.market_id]
+        state = sa_inspect(row, raiseerr=False)
+        if state is not None:
+            values += state.attrs.market_id.history.deleted or ()
+    markets = {value for value in values if value is not None}
+    if markets:
+        session.info.setdefault(ORG_MARKETS, set()).update(markets)
+
+
+def _bump_org_markets(session) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the commit's own flush comes after this hook: its rows are observed now
+    markets = session.info.pop(ORG_MARKETS, None)
+    if markets:
+        session.info[STALE_KEY] = True
+        session.execute(update(Market).where(Market.id.in_(sorted(markets)))
+                        .values(page_version=Market.page_version + 1).execution_options(synchronize_session=False))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_org_markets(session) -> None:
+    session.info.pop(ORG_MARKETS, None)
+
+
 def fresh(token: str, page: int, now: datetime) -> Page | None:
     """This worker's page when its version was confirmed within VERSION_RECHECK."""
     held = local_pages.get((token, page))
@@ -311,4 +348,7 @@ class MarketPageFastPath:
 def install(app) -> None:
     if not isinstance(app.wsgi_app, MarketPageFastPath):
         app.wsgi_app = MarketPageFastPath(app, app.wsgi_app)
+    generations.observe(PartyOrg, _org_changed)
+    if not event.contains(Session, "before_commit", _bump_org_markets):
+        event.listen(Session, "before_commit", _bump_org_markets)
 
