@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
-from sqlalchemy import Select, String, case, func, literal, select
+from sqlalchemy import Select, String, case, exists, func, literal, select, text
 
 from app.core.db import insert_ignore, is_postgres
 from app.core.time import to_local, utcnow
@@ -102,7 +102,16 @@ def enqueue_select(rows: Select) -> int:
         # rows in the database instead of fetching them.
         inserted = statement.returning(literal(1)).cte("inserted")
         return db.session.scalar(select(func.count()).select_from(inserted))
-    return db.session.execute(statement).rowcount
+    db.session.execute(statement)
+    # Python's sqlite3 reports rowcount -1 for a statement that starts with WITH.
+    return db.session.scalar(text("SELECT changes()"))
+
+
+def not_queued(user_id, kind: str, subject, period):
+    """SQL: no outbox row has this dedupe key yet. `enqueue_select`'s SELECT filters with it, so
+    a rerun skips what is there before building texts (ON CONFLICT still settles a race)."""
+    return ~exists().where(Notification.user_id == user_id, Notification.kind == kind,
+                           Notification.subject == subject, Notification.period == period)
 
 
 def wechat_columns(*, user_id, kind: str, subject, period, template_key: str, title, body, page,
