@@ -43,7 +43,7 @@ from app.console.blueprint import bp
 # Modules that define the console's views on `bp` (imported before the blueprint is registered).
 PAGE_MODULES = ("app.console.pages.login", "app.console.pages.home", "app.console.pages.jobs",
                 "app.console.pages.exports", "app.console.pages.audit", "app.console.pages.markets",
-                "app.console.pages.queues", "app.console.pages.orgs")
+                "app.console.pages.queues", "app.console.pages.orgs", "app.console.pages.boards")
 
 
 def register(app) -> None:
