@@ -48,6 +48,7 @@ class SafeParser(FlaskParser):
         from werkzeug.datastructures import CombinedMultiDict
 
         _check_texts(req.form)
+        _refuse_text_for_files(req.form, schema)
         return self._makeproxy(CombinedMultiDict([req.form, req.files]), schema)
 
     def load_querystring(self, req, schema):
@@ -70,6 +71,29 @@ class SafeParser(FlaskParser):
         if isinstance(error, safejson.RequestJSONError):
             raise error.as_api_error()
         raise APIError(code="INVALID_JSON")
+
+
+def _file_field_names(schema) -> set[str]:
+    """The multipart names a schema reads as files (an Upload field, or a list of them)."""
+    from flask_smorest.fields import Upload
+
+    names = set()
+    for name, field in schema.fields.items():
+        inner = getattr(field, "inner", field)
+        if isinstance(field, Upload) or isinstance(inner, Upload):
+            names.add(field.data_key or name)
+    return names
+
+
+def _refuse_text_for_files(form, schema) -> None:
+    """A plain text part under a file's name is a 422 on that field: a view reads a file's
+    stream, and a string has none (the form and files share one namespace in the proxy)."""
+    from marshmallow import ValidationError
+
+    misplaced = {name: ["须为上传的文件（multipart 文件部分，带 filename），不能是文字"]
+                 for name in _file_field_names(schema) if name in form}
+    if misplaced:
+        raise ValidationError(misplaced)
 
 
 def _check_texts(values) -> None:
@@ -152,6 +176,12 @@ class Int(fields.Integer):
         validators.append(validate.Range(min=-INT32_MAX - 1, max=INT32_MAX))
         kwargs["validate"] = validators
         super().__init__(*args, **kwargs)
+
+    def _validated(self, value):
+        # marshmallow reads 1.5 as 1: a fraction where a whole number belongs is refused, not cut.
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
 
 
 class Id(Int):

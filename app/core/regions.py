@@ -61,7 +61,7 @@ def parent_of(code: str) -> str | None:
 
 
 def is_valid_code(code: str) -> bool:
-    return len(code) == 6 and code.isdigit() and code != "000000"
+    return len(code) == 6 and code.isascii() and code.isdigit() and code != "000000"
 
 
 def builtin_regions() -> list[tuple[str, str]]:

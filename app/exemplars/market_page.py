@@ -29,6 +29,7 @@ from app.core.frame import ROUTE_KEY
 from app.core.reader import as_datetime, query
 from app.core import generations
 from app.core.caches import process_cache
+from app.core.ids import typed_int
 from app.core.time import isoformat_local, utcnow
 from app.exemplars import queries
 from app.exemplars.criteria import effective
@@ -286,8 +287,7 @@ def answer(page: Page, number: int, now: datetime, if_none_match: str | None) ->
 # -- the Flask view (any page number, unknown tokens) and the WSGI fast path (warm first pages) ---
 @bp.get("/m/<token>")
 def market_page(token: str):
-    number = request.args.get("page", "1")
-    number = int(number) if number.isdigit() and 0 < len(number) <= 5 and int(number) > 0 else 1
+    number = typed_int(request.args.get("page"), maximum=99999) or 1
     try:
         if len(token) > 32:
             raise MarketGone(token)

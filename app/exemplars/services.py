@@ -17,6 +17,7 @@ from app.badge import cache as badge_cache
 from app.core import audit
 from app.core.db import get_or_404
 from app.core.errors import APIError
+from app.core.ids import typed_int
 from app.core.pagination import paginate
 from app.core.regions import Region, code_prefix
 from app.core.review import decision_reason
@@ -110,7 +111,8 @@ def _target(kind: str, target: str) -> tuple[Market, Stall | None]:
         if stall is None or stall.closed_at is not None:
             raise APIError(code="EXEMPLAR_TARGET_NOT_FOUND", details={"kind": kind, "target": target})
         return stall.market, stall
-    market = db.session.get(Market, int(target)) if target.isdigit() and len(target) <= 9 else None
+    market_id = typed_int(target)
+    market = db.session.get(Market, market_id) if market_id else None
     if market is None or market.closed_at is not None:
         raise APIError(code="EXEMPLAR_TARGET_NOT_FOUND", details={"kind": kind, "target": target})
     return market, None

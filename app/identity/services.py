@@ -11,6 +11,7 @@ from app.core.review import compare_and_set
 from app.identity.auth import Target, authorize, issue_token, scope_target, token_claims
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError
+from app.core.ids import typed_int
 from app.core.time import utcnow
 from app.extensions import db
 from app.identity.models import ROLES, SCOPE_TYPES, RoleGrant, User, VoidedToken, WechatSession
@@ -152,7 +153,7 @@ def parse_scope(scope: str | None) -> tuple[str, str]:
 
         if db.session.get(Region, value) is None:
             raise APIError(code="REGION_NOT_FOUND", details={"scope": scope})
-    elif not value.isdigit():
+    elif typed_int(value) is None:  # "²".isdigit(): a row id is ASCII digits an INTEGER holds
         raise APIError(code="SCOPE_INVALID", details={"scope": scope})
     return kind, value
 

@@ -13,7 +13,7 @@ from app.core import audit, edits
 from app.identity.auth import Target, authorize, has_role, register_scope_target
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, NotFound
-from app.core.ids import base62_token
+from app.core.ids import base62_token, typed_int
 from app.core.time import utcnow
 from app.extensions import db
 from app.badge import cache as badge_cache
@@ -42,7 +42,8 @@ def market_target(market: Market) -> Target:
 
 
 def _market_scope(market_id: str) -> Target | None:
-    market = db.session.get(Market, int(market_id)) if market_id.isdigit() else None
+    number = typed_int(market_id)
+    market = db.session.get(Market, number) if number is not None else None
     return market_target(market) if market is not None else None
 
 

@@ -15,6 +15,7 @@ from app.core import audit
 from app.identity.auth import Target, authorize, register_scope_target
 from app.core.db import get_or_404, insert_ignore
 from app.core.errors import APIError, Conflict, NotFound
+from app.core.ids import typed_int
 from app.core.time import utcnow
 from app.extensions import db
 from app.markets.models import Market
@@ -51,7 +52,8 @@ def org_target(org: PartyOrg) -> Target:
 
 
 def _org_scope(org_id: str) -> Target | None:
-    org = db.session.get(PartyOrg, int(org_id)) if org_id.isdigit() else None
+    number = typed_int(org_id)
+    org = db.session.get(PartyOrg, number) if number is not None else None
     return org_target(org) if org is not None else None
 
 

@@ -21,6 +21,7 @@ from app.console.blueprint import bp, render_page
 from app.console.pages.jobs import job_submitted
 from app.console.sessions import console_grants
 from app.core.errors import APIError
+from app.core.ids import typed_int
 from app.core.time import local_today, to_local, utcnow
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 
@@ -137,7 +138,7 @@ def _ledger_args(source) -> tuple[int | None, str | None]:
     status = source.get("status") or None
     if status not in {value for value, _ in PLEDGE_STATUS_CHOICES if value}:
         status = None
-    return (int(market) if market.isdigit() else None), status
+    return typed_int(market), status
 
 
 @bp.route("/exports/pledges.xlsx", methods=["GET", "POST"])
@@ -197,9 +198,9 @@ def export_attendance():
 
     value = request.values.get("activity_id", "")
     try:
-        if not value.isdigit():
+        if typed_int(value) is None:
             raise APIError(code="VALIDATION_ERROR", message="请选择活动")
-        activity = services.get_activity(int(value))
+        activity = services.get_activity(typed_int(value))
         services.authorize_activity_organiser(g.console_user, activity)
         sheet = queries.attendance(activity)
         org = services.activity_org(activity)

@@ -21,6 +21,7 @@ from app.console.blueprint import bp, render_page
 from app.console.scopes import describe
 from app.console.sessions import console_grants
 from app.core.errors import APIError
+from app.core.ids import page_number
 from app.core.regions import Region, parent_of
 from app.core.time import local_today, to_local
 from app.extensions import db
@@ -60,8 +61,7 @@ def home():
 
 
 def _page_arg() -> int:
-    value = request.args.get("page", "1")
-    return max(1, min(int(value), 100000)) if value.isdigit() else 1
+    return page_number(request.args.get("page"))
 
 
 # -- regulators -----------------------------------------------------------------------------------

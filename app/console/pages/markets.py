@@ -15,6 +15,7 @@ from app.console.blueprint import bp, render_page
 from app.console.forms import Form
 from app.console.pages.jobs import job_submitted
 from app.core.errors import APIError
+from app.core.ids import page_number
 from app.core.regions import Region
 from app.extensions import db
 from app.markets import qr, services
@@ -44,8 +45,7 @@ NOTICES = {
 
 
 def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return min(int(value), 100000) if value.isdigit() and int(value) > 0 else 1
+    return page_number(request.args.get("page"))
 
 
 def region_name(code: str) -> str:
@@ -62,7 +62,7 @@ def markets():
     region = form.value("region").strip()
     if len(q) > 50:
         form.add_error("q", "最多 50 个字")
-    if region and not (len(region) == 6 and region.isdigit()):
+    if region and not (len(region) == 6 and region.isascii() and region.isdigit()):
         form.add_error("region", "请填写 6 位行政区划代码，如 450403")
     result = None
     if form.ok:

@@ -23,6 +23,7 @@ from app.console.blueprint import bp, render_page
 from app.console.forms import Form
 from app.console.pages.markets import _page_number, _pages, region_name
 from app.core.errors import APIError, NotFound
+from app.core.ids import typed_int
 from app.core.time import local_today, to_local, utcnow
 from app.extensions import db
 from app.identity.auth import has_role
@@ -134,7 +135,7 @@ def activities():
     first = _month(request.args.get("month", ""))
     last = (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     org_id = request.args.get("org", "")
-    org_id = int(org_id) if org_id.isdigit() else None
+    org_id = typed_int(org_id)
     organisation = None
     if org_id is not None:
         organisation = org_services.get_org(org_id)

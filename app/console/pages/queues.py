@@ -24,6 +24,7 @@ from app.console.forms import FORM_ERROR, Form
 from app.console.pages.queue_kinds import PER_PAGE, QUEUES, Queue, when
 from app.console.security import wants_json
 from app.core.errors import NOT_VISIBLE, APIError
+from app.core.ids import page_number, typed_int
 from app.extensions import db
 from app.identity.auth import has_role
 
@@ -98,8 +99,7 @@ def _queue(key: str) -> Queue:
 
 
 def _page_number() -> int:
-    value = request.args.get("page", "1")
-    return max(1, min(int(value), 10_000)) if value.isdigit() else 1
+    return page_number(request.args.get("page"), maximum=10_000)
 
 
 def _render_queue(queue: Queue, status: int = 200, notice: str | None = None, errors: dict | None = None,
@@ -175,7 +175,7 @@ def bulk_approve(key):
     if not queue.bulk:
         abort(404)
     form = Form.from_request()
-    ids = list(dict.fromkeys(int(value) for value in form.values("ids") if value.isdigit()))[:MAX_BULK]
+    ids = [number for number in dict.fromkeys(typed_int(value) for value in form.values("ids")) if number][:MAX_BULK]
     results = []
     for item_id in ids:
         try:
