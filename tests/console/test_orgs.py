@@ -97,6 +97,9 @@ def test_the_calendar_is_a_month_of_links_with_keyboard_reachable_navigation(cli
     assert 'href="/console/activities?month=2026-12"' in january
     bad = client.get("/console/activities", query_string={"month": "2026-13"})
     assert bad.status_code == 200 and "2026 年 12 月" in _html(bad)  # falls back to this month
+    for month in ("9999-12", "0001-01", "2026-1-1", "２０２７-０１"):
+        response = client.get("/console/activities", query_string={"month": month})
+        assert response.status_code == 200 and "2026 年 12 月" in _html(response), month
 
 
 def test_attendance_export_is_the_attendance_sheet(client, console, party, auth, clock):

@@ -122,7 +122,11 @@ def review_membership(membership_id: int):
 # -- the calendar -----------------------------------------------------------------------------------
 def _month(value: str) -> date:
     try:
+        if not value.isascii():  # int() reads full-width digits; a URL's month is ASCII
+            raise ValueError(value)
         year, month = (int(part) for part in value.split("-"))
+        if not 2000 <= year <= 2999:  # the previous and next months must exist too
+            raise ValueError(value)
         return date(year, month, 1)
     except (ValueError, TypeError):
         today = local_today()
