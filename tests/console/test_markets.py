@@ -107,6 +107,9 @@ def test_paste_numbers_duplicate_and_existing_are_field_errors_and_nothing_is_ad
     assert existing.status_code == 422 and re.search(r'id="error-numbers">[^<]*已存在[^<]*A-02', _html(existing))
     bad = client.post(f"/console/markets/{market.id}/stalls", data={"csrf_token": csrf, "numbers": "B-04\n" + "x" * 40})
     assert bad.status_code == 422 and "超过 32 个字符" in _html(bad)
+    many = client.post(f"/console/markets/{market.id}/stalls",
+                       data={"csrf_token": csrf, "numbers": "\n".join(f"M-{i}" for i in range(501))})
+    assert many.status_code == 422 and "一次最多添加 500 个摊位（本次 501 个）" in _html(many)
     empty = client.post(f"/console/markets/{market.id}/stalls", data={"csrf_token": csrf, "numbers": "  \n"})
     assert empty.status_code == 422 and "请填写摊位号" in _html(empty)
     assert "B-02" not in _html(client.get(f"/console/markets/{market.id}"))

@@ -131,10 +131,16 @@ def add_stalls(market_id: int):
     numbers = pasted_numbers(form.value("numbers"))
     if not numbers:
         form.add_error("numbers", "请填写摊位号，每行一个")
-    for number in numbers:
-        problem = services.stall_number_problem(number)
-        if problem:
+    elif len(numbers) > services.MAX_STALLS_PER_CALL:
+        form.add_error("numbers", f"一次最多添加 {services.MAX_STALLS_PER_CALL} 个摊位（本次 {len(numbers)} 个）；"
+                                  "更多的摊位请用文件导入")
+    else:
+        problems = [(number, services.stall_number_problem(number)) for number in numbers]
+        problems = [(number, problem) for number, problem in problems if problem]
+        for number, problem in problems[:5]:
             form.add_error("numbers", f"“{number[:40]}”：{problem}")
+        if len(problems) > 5:
+            form.add_error("numbers", f"另有 {len(problems) - 5} 个摊位号不符合要求")
     if form.ok:
         try:
             services.create_stalls(g.console_user, market_id, numbers)
