@@ -27,6 +27,12 @@ MAX_IMPORT_BYTES = 2 * 1024 * 1024  # 20,000 rows of a number and a short note f
 MAX_IMPORT_ROWS = 20000
 # An xlsx is a zip: what it unpacks to is bounded too (a small file must not expand to gigabytes).
 MAX_XLSX_UNPACKED_BYTES = 64 * 1024 * 1024
+# ... and its shape (checked before openpyxl reads it: _check_xml_part): rows written or
+# numbered, cells in a row or the column they name, XML elements in any one part (a sheet of
+# 20,000 rows of a number and a note has about 200,000).
+MAX_XLSX_SHEET_ROWS = 2 * MAX_IMPORT_ROWS
+MAX_XLSX_COLUMNS = 200
+MAX_XLSX_ELEMENTS_PER_PART = 1_000_000
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_MAGIC, OLE_MAGIC = b"PK\x03\x04", b"\xd0\xcf\x11\xe0"
 # Header cells that name the columns (compared without blanks, "*" marks and case).
@@ -63,22 +69,84 @@ def _header_key(value) -> str:
     return _cell_text(value).replace(" ", "").replace("\u3000", "").strip("*＊").lower()
 
 
+class _ShapeRefused(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _column_number(ref: str) -> int:
+    """"XFD12" -> 16384 (the letters of a cell reference)."""
+    number = 0
+    for char in ref:
+        if not "A" <= char <= "Z":
+            break
+        number = number * 26 + ord(char) - 64
+    return number
+
+
+def _check_xml_part(name: str, part) -> None:
+    """One streaming pass (expat, no tree) over a part of the workbook, before openpyxl reads
+    it: openpyxl fills the gaps a sheet leaves (a lone cell in row 1,048,576 or column XFD, or a
+    dimension that claims so, makes it yield millions of empty rows or cells: minutes of CPU
+    from a 5 KB file), builds a whole row before yielding it, and keeps every shared string."""
+    from xml.parsers import expat
+
+    sheet = name.startswith("xl/worksheets/")
+    seen = {"elements": 0, "rows": 0, "cells": 0}
+
+    def start(tag, attributes):
+        seen["elements"] += 1
+        if seen["elements"] > MAX_XLSX_ELEMENTS_PER_PART:
+            raise _ShapeRefused("文件内容过多")
+        if not sheet:
+            return
+        tag = tag.rpartition(":")[2]
+        if tag == "row":
+            seen["rows"], seen["cells"] = seen["rows"] + 1, 0
+            number = attributes.get("r", "")
+            if seen["rows"] > MAX_XLSX_SHEET_ROWS or (number.isascii() and number.isdigit()
+                                                      and len(number) < 9 and int(number) > MAX_XLSX_SHEET_ROWS):
+                raise _ShapeRefused(f"表格超过 {MAX_XLSX_SHEET_ROWS} 行")
+        elif tag == "c":
+            seen["cells"] += 1
+            if seen["cells"] > MAX_XLSX_COLUMNS or _column_number(attributes.get("r", "")) > MAX_XLSX_COLUMNS:
+                raise _ShapeRefused(f"表格超过 {MAX_XLSX_COLUMNS} 列")
+
+    def no_doctype(*args):  # a workbook has none; a DTD is how entity bombs are declared
+        raise _ShapeRefused("文件含有不支持的内容")
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = no_doctype
+    parser.ParseFile(part)
+
+
+def _check_xlsx_shape(data: bytes) -> None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED_BYTES:
+            raise _ShapeRefused("文件解压后过大")
+        for info in archive.infolist():
+            if info.filename.endswith((".xml", ".rels")):
+                with archive.open(info) as part:
+                    _check_xml_part(info.filename, part)
+
+
 def _xlsx_rows(data: bytes):
     from openpyxl import load_workbook
 
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_XLSX_UNPACKED_BYTES:
-                raise APIError(code="STALL_IMPORT_BAD_FILE", details={"reason": "文件解压后过大"})
+        _check_xlsx_shape(data)
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except APIError:
-        raise
-    except Exception:  # not a workbook (a zip of something else, a damaged file)
+    except _ShapeRefused as refused:
+        raise APIError(code="STALL_IMPORT_BAD_FILE", details={"reason": refused.reason})
+    except Exception:  # not a workbook (a zip of something else, a damaged file, malformed XML)
         raise APIError(code="STALL_IMPORT_BAD_FILE")
     try:
         sheet = book.worksheets[0] if book.worksheets else None
         if sheet is None:
             return
+        sheet.reset_dimensions()  # the rows as written; a dimension may claim A1:XFD1048576
         for values in sheet.iter_rows(values_only=True):
             yield [_cell_text(value) for value in values]
     finally:
@@ -100,7 +168,9 @@ def _csv_text(data: bytes) -> str:
 def _csv_rows(data: bytes):
     text = _csv_text(data)
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
+        # The sniffer is quadratic in what it reads (4 KB of quotes and line breaks took 2 s): a
+        # header and a few rows say the delimiter.
+        dialect = csv.Sniffer().sniff(text[:1024], delimiters=",\t;")
     except csv.Error:  # one column: nothing to sniff
         dialect = csv.excel
     try:

@@ -135,3 +135,93 @@ def test_a_fraction_is_not_an_integer(client, auth, regions):
         assert (response.status_code, error_code(response)) == (422, "VALIDATION_ERROR"), value
     assert client.put("/api/v1/models/criteria", json={"region": "450403", "stall": {"pledge_days": 90.0}},
                       headers=regulator.headers).get_json()["stall"]["pledge_days"] == 90
+
+
+# -- uploaded spreadsheets ---------------------------------------------------------------------------
+def _xlsx_with_sheet(rows_xml: str, dimension: str = "A1:B2", prologue: str = "") -> bytes:
+    """A real workbook (openpyxl) whose first sheet's rows are replaced by `rows_xml`."""
+    import zipfile
+
+    from tests.jobs.test_stall_import import xlsx
+
+    base = xlsx([("摊位号", "备注"), ("A-01", "x")])
+    source = zipfile.ZipFile(io.BytesIO(base))
+    sheet = source.read("xl/worksheets/sheet1.xml").decode()
+    head, _, tail = sheet.partition("<sheetData>")
+    head = re.sub(r'<dimension ref="[^"]*"', f'<dimension ref="{dimension}"', head)
+    sheet = prologue + head + "<sheetData>" + rows_xml + "</sheetData>" + tail.partition("</sheetData>")[2]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for info in source.infolist():
+            data = sheet.encode() if info.filename == "xl/worksheets/sheet1.xml" else source.read(info.filename)
+            archive.writestr(info.filename, data)
+    return out.getvalue()
+
+
+HEADER_ROW = '<row r="1"><c r="A1" t="inlineStr"><is><t>摊位号</t></is></c></row>'
+LOL = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+XLSX_BOMBS = {
+    # openpyxl yields every row up to a lone cell's: a 5 KB file was 14 s of CPU (and, with a
+    # dimension of A1:XFD1048576, each of those rows 16,384 cells wide: hours).
+    "a cell in the sheet's last row": (HEADER_ROW + '<row r="1048576"><c r="A1048576" t="inlineStr">'
+                                       '<is><t>Z-1</t></is></c></row>', "表格超过 40000 行"),
+    "a cell in column XFD": (HEADER_ROW + '<row r="2"><c r="XFD2" t="inlineStr"><is><t>Z-1</t></is></c></row>',
+                             "表格超过 200 列"),
+    # openpyxl builds a row's cells before yielding it: hundreds of MB for one row.
+    "a row of 300,000 cells": (HEADER_ROW + '<row r="2">' + '<c t="inlineStr"><is><t>x</t></is></c>' * 300_000
+                               + "</row>", "表格超过 200 列"),
+    "a million empty rows": (HEADER_ROW + "<row/>" * 1_000_000, "表格超过 40000 行"),
+}
+
+
+@pytest.fixture
+def importer(client, auth, make_market):
+    from tests.jobs.test_jobs import manager_of
+
+    market = make_market()
+    manager = manager_of(auth, market)
+
+    def upload(data: bytes, filename: str = "摊位.xlsx"):
+        return client.post(f"/api/v1/markets/{market.id}/stall-imports", headers=manager.headers,
+                           data={"file": (io.BytesIO(data), filename)}, content_type="multipart/form-data")
+
+    return upload
+
+
+@pytest.mark.parametrize("label", list(XLSX_BOMBS))
+def test_a_workbook_shaped_to_exhaust_the_reader_is_refused_before_it_is_read(importer, db, label):
+    from sqlalchemy import func, select
+
+    from app.jobs.models import Job
+
+    rows_xml, reason = XLSX_BOMBS[label]
+    response = importer(_xlsx_with_sheet(rows_xml, dimension="A1:A1"))
+    assert (response.status_code, error_code(response)) == (422, "STALL_IMPORT_BAD_FILE")
+    assert response.get_json()["error"]["details"]["reason"] == reason
+    assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_entity_declarations_in_a_workbook_are_refused(importer):
+    bomb = _xlsx_with_sheet(HEADER_ROW + '<row r="2"><c r="A2" t="inlineStr"><is><t>&l9;</t></is></c></row>',
+                            prologue=f'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY l0 "lol">{LOL}]>')
+    response = importer(bomb)
+    assert (response.status_code, error_code(response)) == (422, "STALL_IMPORT_BAD_FILE")
+
+
+def test_a_dimension_that_claims_the_whole_sheet_is_not_believed(thread_jobs, importer, client, auth):
+    """The stored <dimension> is a hint a file may get wrong: the rows as written are read."""
+    rows = HEADER_ROW + '<row r="2"><c r="A2" t="inlineStr"><is><t>A-02</t></is></c></row>'
+    response = importer(_xlsx_with_sheet(rows, dimension="A1:XFD1048576"))
+    assert response.status_code == 202, response.get_json()
+    assert response.get_json()["progress"]["total"] == 1
+
+
+@pytest.fixture
+def thread_jobs(app):
+    from app.jobs import embedded
+
+    before = app.config["JOBS_BACKEND"]
+    app.config["JOBS_BACKEND"] = "thread"
+    yield app
+    embedded.stop(app)
+    app.config["JOBS_BACKEND"] = before
