@@ -8,7 +8,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/0
 PYTEST_ARGS ?=
 
-.PHONY: run test venv migrate demo test-sqlite test-services browser nginx bench fuzz clean lock
+.PHONY: run test venv migrate demo test-sqlite test-services browser nginx bench bench-province fuzz clean lock
 
 run:
 	@$(PYTHON) scripts/run_local.py --check-ports
@@ -77,6 +77,11 @@ nginx:
 bench: venv
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m scripts.bench.run_all
+
+# P10/P12 at province size (2,000,000 stalls seeded by COPY into its own xgz_province*
+# databases, dropped afterwards; ~20 min): kept out of `make bench`. `run_all --province` adds it.
+bench-province: venv
+	$(BIN)/python -m scripts.bench.bench_province
 
 # R5: a few hundred generated requests per operation of the OpenAPI document.
 fuzz: venv
