@@ -119,6 +119,10 @@ def test_pledge_ledger_direct_and_as_a_job(thread_jobs, client, console, world, 
     assert "诚信经营承诺台账" in page and 'data-testid="job"' in page and "下载「" in page
     result = client.get(job["result"]["url"])
     assert result.status_code == 200 and "李明" in _cells(result.data)
+    # Only a failed job is run again; the retry is a POST like any other (CSRF).
+    assert client.post(f"/console/jobs/{public_id}/retry").status_code == 403
+    again = client.post(f"/console/jobs/{public_id}/retry", headers={"X-CSRF-Token": csrf, "Accept": "application/json"})
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "JOB_NOT_RETRYABLE"
 
     # Someone else's job is a missing one.
     stranger = ConsoleActions(app.test_client(), auth)
