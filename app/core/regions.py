@@ -10,14 +10,18 @@ from sqlalchemy import ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import insert_ignore
+from app.core.safejson import has_bad_text
 from app.extensions import db
+
+
+NAME_MAX = 64
 
 
 class Region(db.Model):
     __tablename__ = "regions"
 
     code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str] = mapped_column(String(NAME_MAX), nullable=False)
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"), index=True)
     level: Mapped[int] = mapped_column(nullable=False)  # 1 province, 2 city, 3 county
 
@@ -103,8 +107,8 @@ def read_gbt2260_csv(stream: TextIO) -> list[tuple[str, str]]:
             header_seen = True
             continue
         header_seen = True
-        if not is_valid_code(code) or not name:
-            bad.append(lineno)
+        if not is_valid_code(code) or not name or len(name) > NAME_MAX or has_bad_text(name):
+            bad.append(lineno)  # found here, not by the database halfway through an import
             continue
         rows.append((code, name))
     if bad:

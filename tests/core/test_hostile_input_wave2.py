@@ -225,3 +225,20 @@ def thread_jobs(app):
     yield app
     embedded.stop(app)
     app.config["JOBS_BACKEND"] = before
+
+
+@pytest.mark.parametrize("name", ["广\x1b西", "广" * 65, "广\x85西"])
+def test_a_region_file_with_a_name_no_column_holds_is_refused_at_once(client, auth, db, name):
+    """Found by the database in the job's second batch, after the first was committed: half a
+    table imported. Now the file is refused when it is uploaded, naming the line."""
+    from sqlalchemy import func, select
+
+    from app.core.regions import Region
+
+    admin = auth.login("hostile-admin", role="admin")
+    lines = [f"{450000 + i * 100},城{i}" for i in range(1, 1500)] + [f"459900,{name}"]
+    response = client.post("/api/v1/regions/imports", headers=admin.headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO("\n".join(lines).encode()), "regions.csv")})
+    assert (response.status_code, error_code(response)) == (422, "REGION_FILE_INVALID")
+    assert "1500" in response.get_json()["error"]["details"]["reason"]
+    assert db.session.scalar(select(func.count()).select_from(Region)) == 0
