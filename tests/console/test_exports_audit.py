@@ -210,6 +210,12 @@ def test_audit_log_is_scoped_filtered_and_masks_people(client, console, app, aut
     html = _html(bad)
     assert 'id="error-from"' in html and 'id="error-actor"' in html
     assert 'value="2026-13-40"' in html and 'value="42"' in html  # what was typed is kept
+    for typed in ("²", "99999999999999999999", "-3"):  # not a user id a column holds: said, not a 500
+        odd = client.get("/console/audit", query_string={"actor": typed})
+        assert odd.status_code == 422 and 'id="error-actor"' in _html(odd), typed
+    for day in ("0001-01-01", "9999-12-31"):
+        odd = client.get("/console/audit", query_string={"from": day, "to": day})
+        assert odd.status_code == 422 and 'id="error-from"' in _html(odd) and 'id="error-to"' in _html(odd), day
     backwards = client.get("/console/audit", query_string={"from": "2026-06-02", "to": "2026-06-01"})
     assert backwards.status_code == 422 and "结束日期不能早于开始日期" in _html(backwards)
 

@@ -5,12 +5,14 @@ organisers see and the phone masked (app.identity.people.card)."""
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from flask import g, request, url_for
 from marshmallow import Schema, fields, validate
 
 from app.console.blueprint import bp, render_page
 from app.console.forms import Form
+from app.core.ids import INT32_MAX
 from app.core.time import to_local
 from app.identity.models import ROLE_LABELS
 
@@ -22,6 +24,7 @@ TARGET_TYPES = (("credential", "证照"), ("pledge", "诚信承诺"), ("pledge_t
                 ("report_category", "随手拍类别"), ("exemplar_title", "示范称号"), ("care_station", "暖心驿站"),
                 ("station_join_request", "骑手加入申请"), ("feedback", "消费者评价"), ("region", "行政区划"))
 TARGET_LABELS = dict(TARGET_TYPES)
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 DIFF_SHOWN = 6  # changed fields listed per row; the rest is counted
 
 
@@ -29,10 +32,11 @@ class AuditFilters(Schema):
     """The API's query (miniprogram_api/audit.py AuditArgs), as a form."""
     target_type = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
     target_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    actor = fields.Integer(load_default=None, validate=validate.Range(min=1), strict=False)
+    actor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=INT32_MAX), strict=False)
     action = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    from_ = fields.Date(load_default=None, data_key="from")
-    to = fields.Date(load_default=None)
+    # Years a trail can hold (year 1 or 9999 would overflow turning a Beijing day into UTC).
+    from_ = fields.Date(load_default=None, data_key="from", validate=validate.Range(min=FIRST_DAY, max=LAST_DAY))
+    to = fields.Date(load_default=None, validate=validate.Range(min=FIRST_DAY, max=LAST_DAY))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
 
 
