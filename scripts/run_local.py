@@ -80,6 +80,15 @@ def smoke_login(api: str) -> str:
         return f"失败：{exc}"
 
 
+def console_login_link() -> str | None:
+    """A one-time console login link for the demo administrator (the same command the first
+    admin of a real deployment uses), so the console opens without a phone at hand."""
+    result = subprocess.run([str(BIN / "flask"), "--app", "wsgi", "console", "login-link", "demo-admin"],
+                            capture_output=True, text=True, timeout=60)
+    links = [word for word in result.stdout.split() if word.startswith("http") and "/console/" in word]
+    return links[0] if result.returncode == 0 and links else None
+
+
 def demo_stall_url(api: str) -> str | None:
     sys.path.insert(0, str(ROOT))
     try:
@@ -132,6 +141,8 @@ def main() -> int:
     print(f"  微信接口模拟器  http://127.0.0.1:{SIM_PORT}/")
     if stall:
         print(f"  演示摊位亮照页  {stall}")
+    link = console_login_link()
+    print(f"  管理后台        {api}/console/（扫码登录；演示管理员一次性登录链接：{link or '生成失败，见 api.log'}）")
     print(f"  演示登录 sim-alice：{login}")
     worker_log = "、worker.log" if os.environ.get("REDIS_URL") else ""
     print(f"  日志            instance/logs/（api.log、access.log、scheduler.log{worker_log}、wechat-sim.log）")
