@@ -144,6 +144,28 @@ def _http_error(error: HTTPException):
     return _error_page(status, CODES[code][1], code)
 
 
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+def _routing_error(error: HTTPException):
+    """A URL under /console/ that no console route matches (a mistyped path, an id past what
+    the router reads, GET of a form's target) has no blueprint, so the app's envelope would
+    answer a page navigation: it gets the console's error page. Registered on the app by
+    status, this handler sees every 404/405 first and hands the others on unchanged."""
+    from app.core.http import handle_http_exception
+
+    if request.blueprint == bp.name:
+        return _http_error(error)
+    if request.url_rule is None and request.path.startswith(f"{bp.url_prefix}/") and not security.wants_json():
+        from app.core.errors import CODES
+        from app.core.http import HTTP_CODES
+
+        code = HTTP_CODES[error.code]
+        # Without a matched route the blueprint's context processor has not run: give its values.
+        return render_page("console/error.html", title="出错了", status=error.code, message=CODES[code][1], code=code,
+                           login_again=False, **_template_context())
+    return handle_http_exception(error)
+
+
 def _error_page(status: int, message: str, code: str):
     login_again = code in ("CONSOLE_LOGIN_REQUIRED", "CONSOLE_CSRF_FAILED") or code.startswith("CONSOLE_TICKET")
     signed_in = g.get("console_user") is not None

@@ -242,3 +242,23 @@ def test_a_region_file_with_a_name_no_column_holds_is_refused_at_once(client, au
     assert (response.status_code, error_code(response)) == (422, "REGION_FILE_INVALID")
     assert "1500" in response.get_json()["error"]["details"]["reason"]
     assert db.session.scalar(select(func.count()).select_from(Region)) == 0
+
+
+def test_a_console_url_no_route_matches_is_the_consoles_error_page(client, console, auth):
+    """The app's envelope answered these page navigations (raw JSON in the browser)."""
+    for signed_in in (False, True):
+        if signed_in:
+            console.login("hostile-console-admin", role="admin")
+        for path, status in (("/console/nope", 404), (f"/console/markets/{2**31}", 404), ("/console/markets/²", 404),
+                             ("/console/logout", 405)):
+            page = client.get(path, headers={"Accept": "text/html"})
+            assert (page.status_code, page.mimetype) == (status, "text/html"), path
+            assert "出错了" in page.get_data(as_text=True)
+            fetched = client.get(path, headers={"Accept": "application/json"})
+            assert fetched.status_code == status and error_code(fetched) in ("NOT_FOUND", "METHOD_NOT_ALLOWED")
+    api = client.get("/api/v1/nope", headers={"Accept": "text/html"})
+    assert api.status_code == 404 and error_code(api) == "NOT_FOUND"
+    other = client.get(f"/m/x/{'y' * 3}")
+    assert other.status_code == 404 and error_code(other) == "NOT_FOUND"
+    matched = client.get("/console/queues/nope", headers={"Accept": "text/html"})  # the view's own abort(404)
+    assert matched.status_code == 404 and matched.mimetype == "text/html"
