@@ -194,7 +194,11 @@ def handle_out_of_range(error: Exception):
 
 
 class BoundedIntConverter(IntegerConverter):
-    """<int:…> in URLs matches only values an INTEGER primary key can hold; larger ones are 404."""
+    """<int:…> in URLs matches only values an INTEGER primary key can hold; larger ones are 404.
+    ASCII digits only: werkzeug's \\d also matches other scripts' digits, and /reports/１ was
+    report 1 under a second URL."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, map, fixed_digits=0, min=None, max=2**31 - 1, signed=False):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)

@@ -262,3 +262,13 @@ def test_a_console_url_no_route_matches_is_the_consoles_error_page(client, conso
     assert other.status_code == 404 and error_code(other) == "NOT_FOUND"
     matched = client.get("/console/queues/nope", headers={"Accept": "text/html"})  # the view's own abort(404)
     assert matched.status_code == 404 and matched.mimetype == "text/html"
+
+
+def test_path_ids_are_ascii_digits(client, auth, make_market):
+    """werkzeug's <int:> reads any script's digits: /markets/１ was market 1 under another URL."""
+    market = make_market()
+    admin = auth.login("hostile-admin", role="admin")
+    assert client.get(f"/api/v1/markets/{market.id}", headers=admin.headers).status_code == 200
+    for other in ("１", "١", "۱", "𝟏"):
+        response = client.get(f"/api/v1/markets/{other}", headers=admin.headers)
+        assert (response.status_code, error_code(response)) == (404, "NOT_FOUND"), other
