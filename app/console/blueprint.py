@@ -73,7 +73,19 @@ def _guard():
         return _login_required(verdict.reason)
     if request.method not in security.SAFE_METHODS and not security.csrf_ok():
         raise APIError(code="CONSOLE_CSRF_FAILED")
+    _refuse_unreadable_text()
     return None
+
+
+def _refuse_unreadable_text() -> None:
+    """The API's text rule (app.core.safejson) for what a page's query string or form sends: a
+    NUL or another control character, or a lone surrogate, never reaches a service (PostgreSQL
+    refuses NUL outright; the others would be stored and sent on in notices)."""
+    from app.core.safejson import has_bad_text
+
+    for values in (request.args, request.form):
+        if any(has_bad_text(value) for found in values.listvalues() for value in found):
+            raise APIError(code="TEXT_INVALID_CHARACTERS")
 
 
 def _login_required(reason: str | None):

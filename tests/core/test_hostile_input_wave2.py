@@ -272,3 +272,22 @@ def test_path_ids_are_ascii_digits(client, auth, make_market):
     for other in ("１", "١", "۱", "𝟏"):
         response = client.get(f"/api/v1/markets/{other}", headers=admin.headers)
         assert (response.status_code, error_code(response)) == (404, "NOT_FOUND"), other
+
+
+def test_console_forms_and_queries_obey_the_apis_text_rule(client, console, shop, db):
+    """Console forms were read without the API's text check: a NUL in a reason reached
+    PostgreSQL (a DataError answered as "数值超出允许范围" in JSON), an escape character was stored."""
+    market, manager, stalls, login, merchant_id = shop.held_stall()
+    console.login("hostile-console-admin", role="admin")
+    csrf = console.csrf()
+    for value in ("a\x00b", "\x1b[31m", "a\x85b"):
+        page = client.get("/console/markets", query_string={"q": value})
+        assert (page.status_code, page.mimetype) == (422, "text/html") and "无法识别的字符" in page.get_data(as_text=True)
+        released = client.post(f"/console/stalls/{stalls[0]['token']}/release", data={"csrf_token": csrf, "reason": value})
+        assert released.status_code == 422 and "无法识别的字符" in released.get_data(as_text=True)
+        fetched = client.post(f"/console/stalls/{stalls[0]['token']}/release", data={"reason": value},
+                              headers={"X-CSRF-Token": csrf})
+        assert (fetched.status_code, error_code(fetched)) == (422, "TEXT_INVALID_CHARACTERS")
+    # Nothing was released: the stall is still held, and a readable reason releases it.
+    released = client.post(f"/console/stalls/{stalls[0]['token']}/release", data={"csrf_token": csrf, "reason": "不再经营"})
+    assert released.status_code == 303, released.get_data(as_text=True)[:300]
