@@ -79,7 +79,8 @@ bench: venv
 	$(BIN)/python -m scripts.bench.run_all
 
 # P10/P12 at province size (2,000,000 stalls seeded by COPY into its own xgz_province*
-# databases, dropped afterwards; ~20 min): kept out of `make bench`. `run_all --province` adds it.
+# databases, dropped afterwards; ~45 min on 2 cores, most of it `flask stats rollups rebuild`):
+# kept out of `make bench`. `run_all --province` adds it.
 bench-province: venv
 	$(BIN)/python -m scripts.bench.bench_province
 

@@ -1,7 +1,8 @@
 """A province on PostgreSQL (QUALITY.md P10, P12; issue 14): seed ~10 million rows with COPY and
 measure what grows with the province against a baseline seeded in the same run.
 
-    .venv/bin/python -m scripts.bench.bench_province            # ~20 min, `make bench-province`
+    .venv/bin/python -m scripts.bench.bench_province            # `make bench-province`: ~45 min on 2 cores
+                                                                # (33 of them building the roll-ups)
     .venv/bin/python -m scripts.bench.bench_province --scale 0.05 --keep   # a quick try
 
 Databases (each dropped and re-created, schema by `flask db upgrade`, regions by `flask regions

@@ -6,7 +6,7 @@ PostgreSQL: BENCH_DATABASE_URL (default postgresql+psycopg://postgres@127.0.0.1:
 The database is created if missing and its tables are dropped and re-created: never point it at
 real data.
 
-`--province` (`make bench-province` runs it alone) adds the province bench (P10, P12; ~20 min,
+`--province` (`make bench-province` runs it alone) adds the province bench (P10, P12; ~45 min,
 its own databases xgz_province*, see bench_province.py) to the PostgreSQL column."""
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--province", action="store_true", help="also seed and measure a province (~20 min)")
+    parser.add_argument("--province", action="store_true", help="also seed and measure a province (~45 min)")
     args = parser.parse_args(argv)
     results = Path(tempfile.mkdtemp(prefix="xgz-bench-")) / "results.jsonl"
     failed = run("sqlite", SQLITE_RUNS, results)
