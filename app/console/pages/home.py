@@ -5,6 +5,10 @@
   child region (or by market at county level, paged), drill-down by `?region=`, a breadcrumb
   back up. The services check the region: a regulator asking outside their region gets the
   service's Chinese refusal on the page, not a 500.
+  Under them the rider reports (骑手随手拍) of the same region, from the overview's
+  `sections.rider_reports` (app.reports.queries.report_figures): counts by status, category,
+  month and child region, overdue, upheld rate, hours to close; at city and county level a grid
+  heat map of app.reports.queries.heatmap's aggregated cells (never single reports).
 - Market managers: their markets with the counts GET /markets gives (app.worklists.markets).
 - Branch secretaries: their organisations with members, pending applications and this month's
   activities (the services of GET /orgs/{id}/members, …/memberships, /activities).
@@ -22,10 +26,10 @@ from app.console.scopes import describe
 from app.console.sessions import console_grants
 from app.core.errors import APIError
 from app.core.ids import page_number
-from app.core.regions import Region, parent_of
+from app.core.regions import Region, parent_of, region_covers
 from app.core.time import local_today, to_local
 from app.extensions import db
-from app.identity.auth import Target, grant_covers, scopes_of
+from app.identity.auth import Target, grant_covers, has_role, scopes_of
 from app.stats.queries import NATIONAL
 
 TREND_MONTHS = 12
@@ -36,6 +40,12 @@ TREND_SERIES = (("stalls_claimed", "已认领摊位"), ("licences_shown", "亮�
 # The bars of a child region or a market.
 BAR_SERIES = (("stalls", "摊位"), ("stalls_claimed", "已认领"), ("licences_shown", "亮照"),
               ("pledges_in_force", "生效承诺"))
+# The heat map at city (2) and county (3) level: a province's or the country's cells would be
+# specks, and their list long.
+HEATMAP_LEVELS = (2, 3)
+# What each report status means, for the status bar's tooltips (the labels are the API's).
+STATUS_HINTS = {"open": "已提交，尚未受理", "accepted": "已受理，尚未认定", "upheld": "认定属实，尚未整改",
+                "unfounded": "认定不属实，已办结", "rectified": "属实并已整改，已办结"}
 
 
 @bp.get("/")
@@ -82,6 +92,8 @@ def region_dashboard(user, region_code: str | None, page: int) -> dict:
         rows = [{"label": row["name"], "code": row["code"], "url": url_for("console.home", region=row["code"]),
                  "totals": row["totals"]} for row in data["children"]]
     paging = data["markets_page"]
+    reports = _reports_of(region, data["sections"]["rider_reports"], [month["month"] for month in months],
+                          [] if by_market else rows)
     return {
         "region": region,
         "breadcrumb": breadcrumb(user, region["code"]),
@@ -100,9 +112,85 @@ def region_dashboard(user, region_code: str | None, page: int) -> dict:
                      "links": [row["url"] for row in rows],
                      "series": [{"key": key, "label": label, "values": [row["totals"][key] for row in rows]}
                                 for key, label in BAR_SERIES]},
+            "reports": reports["chart"],
         },
         "trend_rows": months,
+        "reports": reports,
     }
+
+
+def _reports_of(region: dict, figures: dict, months: list[str], children: list[dict]) -> dict:
+    """The 骑手随手拍 panel of the region the overview resolved (so in the regulator's scope)."""
+    from app.reports.queries import heatmap
+
+    heat = heatmap(region["code"]) if region["level"] in HEATMAP_LEVELS and figures["total"] else None
+    queue_url = url_for("console.report_queue") if has_role(g.console_user, "regulator") else None
+    return {**reports_panel(figures, months, children, heat), "queue_url": queue_url}
+
+
+def reports_panel(figures: dict, months: list[str], children: list[dict], heat: dict | None) -> dict:
+    """What the panel shows of report_figures (and heatmap's cells when given): status shares,
+    headline numbers, categories (most reported first), the months of the trend, child regions."""
+    from app.reports.models import REPORT_STATUSES
+
+    total = figures["total"]
+    statuses = [{"key": key, "label": label, "count": figures["by_status"][key], "hint": STATUS_HINTS[key],
+                 "share": round(figures["by_status"][key] * 100 / total, 2) if total else 0}
+                for key, label in REPORT_STATUSES.items()]
+    categories = sorted(figures["by_category"], key=lambda row: (-row["count"], row["label"]))
+    per_month = {row["month"]: row["count"] for row in figures["by_month"]}
+    month_rows = [{"month": month, "count": per_month.get(month, 0)} for month in months]
+    return {
+        "total": total, "statuses": statuses, "headline": report_headline(figures),
+        "categories": categories, "months": month_rows, "earlier": total - sum(row["count"] for row in month_rows),
+        "regions": _reports_by_child(figures["by_region"], children) if children else None,
+        "heat": _heat_view(heat) if heat is not None else None,
+        "chart": {"categories": {"labels": [row["label"] for row in categories],
+                                 "values": [row["count"] for row in categories]},
+                  "months": {"labels": months, "values": [row["count"] for row in month_rows]},
+                  "heat": ({"cell_degrees": heat["cell_degrees"], "cells": heat["cells"]}
+                           if heat is not None and heat["cells"] else None)},
+    }
+
+
+def report_headline(figures: dict) -> list[dict]:
+    rate = figures["upheld_rate"]
+    return [
+        {"key": "reports_total", "label": "举报总数", "value": figures["total"], "unit": "件"},
+        {"key": "reports_overdue", "label": "超期未办", "value": figures["overdue"], "unit": "件",
+         "alert": figures["overdue"] > 0, "hint": "超过 1 个工作日未受理，或超过 7 天未认定"},
+        {"key": "reports_closed", "label": "已办结", "value": figures["closed"], "unit": "件",
+         "hint": "认定属实或不属实的举报（含已整改）"},
+        {"key": "reports_upheld_rate", "label": "属实率", "value": None if rate is None else f"{rate * 100:.1f}",
+         "unit": "%" if rate is not None else "", "hint": "属实（含已整改）/ 已办结"},
+        {"key": "reports_hours_avg", "label": "平均办结用时", "value": figures["close_hours_avg"],
+         "unit": "小时" if figures["close_hours_avg"] is not None else "", "hint": "从提交到认定属实或不属实"},
+        {"key": "reports_hours_median", "label": "办结用时中位数", "value": figures["close_hours_median"],
+         "unit": "小时" if figures["close_hours_median"] is not None else "", "hint": "一半的举报在此时间内办结"},
+    ]
+
+
+def _reports_by_child(by_region: list[dict], children: list[dict]) -> list[dict]:
+    """Reports per child region of the dashboard (the figures count them per county), then those
+    filed at the region's own level, if any."""
+    rows = [{"label": child["label"], "url": child["url"], "count": 0} for child in children]
+    own = 0
+    for entry in by_region:
+        index = next((i for i, child in enumerate(children) if region_covers(child["code"], entry["code"])), None)
+        if index is None:
+            own += entry["count"]
+        else:
+            rows[index]["count"] += entry["count"]
+    if own:
+        rows.append({"label": "本级", "url": None, "count": own})
+    return rows
+
+
+def _heat_view(heat: dict) -> dict:
+    """The cells for the table (most reports first) and the legend's range."""
+    cells = sorted(heat["cells"], key=lambda cell: (-cell["count"], -cell["lat"], cell["lng"]))
+    return {"cells": cells, "suppressed": heat["suppressed"], "min_count": heat["min_count"],
+            "max_count": cells[0]["count"] if cells else None}
 
 
 def headline(totals: dict, party: dict) -> list[dict]:
