@@ -93,6 +93,14 @@ class Config:
         # A standby scheduler takes over at most this long after the leader dies (Redis lock).
         self.SCHEDULER_LEASE_SECONDS = float(os.environ.get("SCHEDULER_LEASE_SECONDS", "30"))
         self.REMINDERS_THEME_DAY_DEADLINE = _int("REMINDERS_THEME_DAY_DEADLINE", 5)
+        # Subscribe-message dispatcher (app/reminders/dispatcher.py). WeChat documents a daily
+        # count per appid, no per-second limit; the cap (per dispatcher process) keeps bursts
+        # below its minute quota (45011). One run stops after DISPATCH_MAX_SECONDS (it runs
+        # every minute); a batch is claimed, fenced and recorded in one transaction each.
+        self.DISPATCH_MAX_PER_SECOND = _int("DISPATCH_MAX_PER_SECOND", 1000)
+        self.DISPATCH_WORKERS = _int("DISPATCH_WORKERS", 8)
+        self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)
+        self.DISPATCH_MAX_SECONDS = float(os.environ.get("DISPATCH_MAX_SECONDS", "50"))
         # 骑手随手拍: the most points a rider earns for the reports filed on one day (anti-farming).
         self.REPORTS_POINTS_DAILY_CAP = _int("REPORTS_POINTS_DAILY_CAP", 20)
         self.UPLOAD_DIR = os.environ.get("UPLOAD_DIR", str(instance / "uploads"))
