@@ -39,45 +39,37 @@ def _count() -> Mapped[int]:
     return mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
-class MarketCoverage(db.Model):
+class CoverageCounts:
+    """The counted and distinct columns, the same in a market's row and a region's."""
+
+    markets: Mapped[int] = _count()
+    stalls: Mapped[int] = _count()
+    stalls_claimed: Mapped[int] = _count()
+    licences_shown: Mapped[int] = _count()
+    permits_shown: Mapped[int] = _count()
+    pledges_in_force: Mapped[int] = _count()
+    pledges_pending: Mapped[int] = _count()
+    pledges_rejected: Mapped[int] = _count()
+    pledges_revoked: Mapped[int] = _count()
+    pledges_expired: Mapped[int] = _count()
+    party_households: Mapped[int] = _count()
+    merchants: Mapped[int] = _count()
+    merchants_with_pledge_in_force: Mapped[int] = _count()
+
+
+class MarketCoverage(CoverageCounts, db.Model):
     __tablename__ = "market_coverage"
 
     market_id: Mapped[int] = mapped_column(ForeignKey("markets.id", ondelete="CASCADE"), primary_key=True)
     region_code: Mapped[str] = mapped_column(String(6), nullable=False, index=True)
-    markets: Mapped[int] = _count()
-    stalls: Mapped[int] = _count()
-    stalls_claimed: Mapped[int] = _count()
-    licences_shown: Mapped[int] = _count()
-    permits_shown: Mapped[int] = _count()
-    pledges_in_force: Mapped[int] = _count()
-    pledges_pending: Mapped[int] = _count()
-    pledges_rejected: Mapped[int] = _count()
-    pledges_revoked: Mapped[int] = _count()
-    pledges_expired: Mapped[int] = _count()
-    party_households: Mapped[int] = _count()
-    merchants: Mapped[int] = _count()
-    merchants_with_pledge_in_force: Mapped[int] = _count()
     counted_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     changes_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
 
-class RegionCoverage(db.Model):
+class RegionCoverage(CoverageCounts, db.Model):
     __tablename__ = "region_coverage"
 
     scope_code: Mapped[str] = mapped_column(String(8), primary_key=True)
-    markets: Mapped[int] = _count()
-    stalls: Mapped[int] = _count()
-    stalls_claimed: Mapped[int] = _count()
-    licences_shown: Mapped[int] = _count()
-    permits_shown: Mapped[int] = _count()
-    pledges_in_force: Mapped[int] = _count()
-    pledges_pending: Mapped[int] = _count()
-    pledges_rejected: Mapped[int] = _count()
-    pledges_revoked: Mapped[int] = _count()
-    pledges_expired: Mapped[int] = _count()
-    party_households: Mapped[int] = _count()
-    merchants: Mapped[int] = _count()
-    merchants_with_pledge_in_force: Mapped[int] = _count()
     orgs: Mapped[int] = _count()
     orgs_committee: Mapped[int] = _count()
     orgs_general_branch: Mapped[int] = _count()
