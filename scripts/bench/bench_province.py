@@ -177,7 +177,7 @@ class Streams:
 COLUMNS = {
     "users": "id, openid, nickname, token_version, show_name, created_at, updated_at",
     "role_grants": "user_id, role, scope_type, scope_id, granted_at",
-    "markets": "id, name, region_code, kind, created_at, updated_at",
+    "markets": "id, name, region_code, kind, token, created_at, updated_at",
     "merchants": "id, owner_id, name, kind, uscc, operator_name, created_at, updated_at",
     "stalls": "id, market_id, number, token, merchant_id, badge_version, token_issued_at, created_at, updated_at",
     "stall_claims": "stall_id, merchant_id, active_stall_id, status, requested_by_id, reviewed_by_id, reviewed_at, "
@@ -298,7 +298,8 @@ class World:
         mid = self.next_id("markets")
         goods = rng.choice(GOODS)
         self.s.add("markets", f"{mid}\t{county_name}{goods}市场{mid}号\t{county}\t"
-                              f"{rng.choice(('农贸市场', '综合市场', '小商品市场', '服装市场', '建材市场'))}\t{ts}\t{ts}")
+                              f"{rng.choice(('农贸市场', '综合市场', '小商品市场', '服装市场', '建材市场'))}\t"
+                              f"m{mid:011d}\t{ts}\t{ts}")  # the public page's token; no draw (same world)
         manager = self.user("mgr")
         self.grant(manager, "market_manager", "market", str(mid))
         branch = self.org(f"{county_name}{goods}市场{mid}号党支部", "branch", "market", county, general, mid) \
