@@ -65,11 +65,11 @@ def test_two_dispatchers_started_together_send_each_key_once(app, db, wechat_sim
     assert db.session.query(Notification).filter_by(status="sent").count() == 60
 
 
-def _flask(app, wechat_sim, *args: str) -> subprocess.Popen:
+def _flask(app, wechat_sim, *args: str, **settings: str) -> subprocess.Popen:
     # No REDIS_URL: the process fetches its own token from the simulator, never a stale one
     # another run left in a shared Redis (the test is about the database claim, not Redis).
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "WECHAT_API_BASE_URL": wechat_sim.base_url, "LOG_LEVEL": "WARNING"}
+           "WECHAT_API_BASE_URL": wechat_sim.base_url, "LOG_LEVEL": "WARNING", **settings}
     env.pop("REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "reminders", "run", *args],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -94,19 +94,21 @@ def test_a_process_killed_mid_batch_then_rerun_sends_each_key_once(app, db, wech
                                                                  consent, remind):
     clock.set(at("2026-03-01 09:00"))
     _seed(make_user, consent, remind, 8, "kill")
-    # The third call hangs in WeChat; the process is killed while it waits (kill -9: no cleanup).
+    # Batches of 4: the first batch is fenced as a whole, then its calls go out together. One
+    # of them hangs in WeChat; the process is killed while it waits (kill -9: no cleanup).
     wechat_sim.sim_state.add_fault(SEND, delay=0, times=2)  # the first two answer at once
     wechat_sim.sim_state.add_fault(SEND, delay=1.5)
-    process = _flask(app, wechat_sim, "dispatch", "--now", "2026-03-01T09:00")
-    _wait_for(lambda: len(wechat_sim.sim_state.received(SEND)) >= 3, 30)
+    process = _flask(app, wechat_sim, "dispatch", "--now", "2026-03-01T09:00", DISPATCH_BATCH_SIZE="4")
+    _wait_for(lambda: len(wechat_sim.sim_state.received(SEND)) >= 4, 30)
     process.send_signal(signal.SIGKILL)
     process.wait(10)
     # The hung call still reaches WeChat after the process died: its outcome is unknown to us.
-    _wait_for(lambda: len(wechat_sim.sim_state.delivered()) >= 3, 30)
+    _wait_for(lambda: len(wechat_sim.sim_state.delivered()) >= 4, 30)
 
     db.session.expire_all()
     statuses = [n.status for n in db.session.query(Notification).order_by(Notification.id)]
-    assert statuses.count("sent") == 2 and statuses.count("sending") == 6
+    # The first batch is fenced and unrecorded; the second was never claimed.
+    assert statuses == ["sending"] * 4 + ["pending"] * 4
 
     rerun = _flask(app, wechat_sim, "dispatch", "--now", (at("2026-03-01 09:00") + LEASE + timedelta(minutes=1)
                                                           ).isoformat() + "+00:00")
@@ -115,9 +117,10 @@ def test_a_process_killed_mid_batch_then_rerun_sends_each_key_once(app, db, wech
     counts = messages_by_nid(wechat_sim.sim_state)
     assert len(counts) == 8 and set(counts.values()) == {1}
     db.session.expire_all()
-    rows = db.session.query(Notification).all()
-    assert sorted(n.status for n in rows) == ["failed"] + ["sent"] * 7
-    assert [n.last_error for n in rows if n.status == "failed"] == ["outcome_unknown"]
+    rows = db.session.query(Notification).order_by(Notification.id).all()
+    # At most once: the fenced batch is never sent again (its outcome is unknown to us).
+    assert [n.status for n in rows] == ["failed"] * 4 + ["sent"] * 4
+    assert {n.last_error for n in rows if n.status == "failed"} == {"outcome_unknown"}
     # Nothing more, however often it runs again.
     dispatch(at("2026-03-02 09:00"))
     assert len(wechat_sim.sim_state.delivered()) == 8
