@@ -4,7 +4,7 @@ from app.activities import queries, services
 from app.activities.models import AMENITIES
 from app.identity.auth import current_user, requires
 from app.core.pagination import PageArgs, page_schema
-from miniprogram_api.common import latitude, longitude, BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, text
+from miniprogram_api.common import REGION_CODE, latitude, longitude, BEARER, Blueprint, Bool, Int, LocalDateTime, PatchSchema, text
 
 blp = Blueprint("care_stations", __name__, description="暖心驿站")
 
@@ -12,7 +12,7 @@ blp = Blueprint("care_stations", __name__, description="暖心驿站")
 class CareStationCreateSchema(Schema):
     name = text(100)
     address = text(200, required=False, load_default=None)
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
+    region_code = fields.String(required=True, validate=REGION_CODE)
     org_id = Int(load_default=None, metadata={"description": "负责的党组织（支部书记须填写）"})
     lat = latitude(required=True)
     lng = longitude(required=True)

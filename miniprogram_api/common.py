@@ -16,6 +16,9 @@ from app.core import safejson, user_reads
 from app.core.errors import APIError
 from app.core.time import to_local
 
+# A 6-digit administrative code in ASCII digits (\d would also take other scripts' digits).
+REGION_CODE = validate.Regexp(r"^[0-9]{6}$", error="行政区划代码为 6 位数字")
+
 BEARER = [{"bearerAuth": []}]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

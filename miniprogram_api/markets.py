@@ -11,14 +11,14 @@ from app.worklists.markets import CLAIM_STATUSES
 from app.core.pagination import PageArgs, page_schema
 from app.markets.models import FEEDBACK_STATUSES, MARKET_KINDS
 from miniprogram_api.jobs import JobSchema, accepted
-from miniprogram_api.common import latitude, longitude, BEARER, Bool, ErrorSchema, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
+from miniprogram_api.common import REGION_CODE, latitude, longitude, BEARER, Bool, ErrorSchema, PatchSchema, Person, Blueprint, Int, LocalDateTime, QueryBool, text
 
 blp = Blueprint("markets", __name__, description="市场")
 
 
 class MarketCreateSchema(Schema):
     name = text(100)
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
+    region_code = fields.String(required=True, validate=REGION_CODE,
                                 metadata={"description": "行政区划代码（6 位）", "example": "450403"})
     address = text(200, required=False, load_default=None)
     kind = fields.String(load_default="综合市场", validate=validate.OneOf(MARKET_KINDS))
@@ -46,7 +46,7 @@ class MarketUpdateSchema(PatchSchema):
 
 
 class MarketListArgs(PageArgs):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
+    region = fields.String(load_default=None, validate=REGION_CODE,
                            metadata={"description": "只看该行政区划（含下级）", "example": "450403"})
     q = fields.String(load_default=None, validate=validate.Length(min=1, max=50),
                       metadata={"description": "按市场名称搜索"})

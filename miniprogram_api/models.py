@@ -9,14 +9,14 @@ from app.exemplars import services
 from app.exemplars.models import KINDS, MARKET_TITLE, STALL_TITLES, TITLE_STATUSES
 from app.exemplars.queries import last_local_day
 from app.identity.auth import current_user, requires
-from miniprogram_api.common import (BEARER, Blueprint, Bool, Int, LocalDateTime, Person, QueryBool, ReasonSchema,
+from miniprogram_api.common import (REGION_CODE, BEARER, Blueprint, Bool, Int, LocalDateTime, Person, QueryBool, ReasonSchema,
                                     text)
 
 blp = Blueprint("models", __name__, description="典型选树（示范摊位、党员示范户、示范市场）")
 
 KIND_LABELS = {"x-enum-labels": {"stall": "摊位", "market": "市场"}}
 STATUS_LABELS = {"x-enum-labels": {"active": "有效", "withdrawn": "已撤销", "ended": "已到期"}}
-REGION = dict(validate=validate.Regexp(r"^\d{6}$"),
+REGION = dict(validate=REGION_CODE,
               metadata={"description": "行政区划代码（6 位）", "example": "450403"})
 
 

@@ -5,7 +5,7 @@ from app.core.pagination import PageArgs, page_schema
 from app.orgs import services
 from app.worklists import orgs as worklists
 from app.orgs.models import MEMBER_STANDINGS, MEMBERSHIP_STATUSES, ORG_KINDS, ORG_SECTORS
-from miniprogram_api.common import BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
+from miniprogram_api.common import REGION_CODE, BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema, text
 
 blp = Blueprint("orgs", __name__, description="党组织与党员")
 
@@ -16,7 +16,7 @@ class OrgCreateSchema(Schema):
                          metadata={"description": "committee 党委 / general_branch 党总支 / branch 党支部 / joint_branch 联合党支部"})
     sector = fields.String(required=True, validate=validate.OneOf(list(ORG_SECTORS)),
                            metadata={"description": "market 专业市场 / rider 快递外卖骑手 / enterprise 小微企业"})
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
+    region_code = fields.String(required=True, validate=REGION_CODE,
                                 metadata={"example": "450403"})
     parent_id = Int(load_default=None, metadata={"description": "上级党组织"})
     market_id = Int(load_default=None, metadata={"description": "所在专业市场"})
@@ -99,7 +99,7 @@ class JoinCodeSchema(Schema):
 
 
 class OrgSearchArgs(PageArgs):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
+    region = fields.String(load_default=None, validate=REGION_CODE,
                            metadata={"description": "行政区划（含下级）", "example": "450403"})
     type = fields.String(load_default=None, validate=validate.OneOf(list(ORG_KINDS)),
                          metadata={"description": "组织类型：committee / general_branch / branch / joint_branch"})

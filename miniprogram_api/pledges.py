@@ -9,7 +9,7 @@ from app.pledges import exports, jobs, services
 from app.pledges.models import PLEDGE_STATUSES, STATUS_LABELS
 from app.pledges.queries import last_local_day
 from miniprogram_api.jobs import JobSchema, accepted
-from miniprogram_api.common import (BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
+from miniprogram_api.common import (REGION_CODE, BEARER, Person, Blueprint, Bool, DecisionSchema, Int, LocalDateTime, ReasonSchema,
                                     text, xlsx_doc, xlsx_download)
 
 blp = Blueprint("pledges", __name__, description="诚信经营承诺")
@@ -25,7 +25,7 @@ TERM_MONTHS = dict(validate=validate.Range(min=1, max=60),
 # -- templates ---------------------------------------------------------------------------------
 
 class TemplateQuerySchema(PageArgs):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"),
+    region = fields.String(load_default=None, validate=REGION_CODE,
                            metadata={"description": "行政区划代码：只列出适用于该地区的模板，"
                                                     "就近优先（区县、地市、省、全国）", "example": "450403"})
     market_id = Int(load_default=None, validate=validate.Range(min=1),
@@ -36,7 +36,7 @@ class TemplateCreateSchema(Schema):
     title = text(100, metadata={"example": "诚信经营承诺书"})
     items = fields.List(text(200), required=True, **COMMITMENT_ITEMS)
     term_months = Int(load_default=12, **TERM_MONTHS)
-    region_code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"),
+    region_code = fields.String(required=True, validate=REGION_CODE,
                                 metadata={"description": "适用地区的行政区划代码；000000 表示全国（仅系统管理员）",
                                           "example": "450000"})
 

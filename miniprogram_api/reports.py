@@ -8,7 +8,7 @@ from app.core.storage import MAX_PHOTO_BYTES, read_limited
 from app.identity.auth import current_user, requires
 from app.reports import queries, services
 from app.reports.models import REPORT_STATUSES
-from miniprogram_api.common import (BEARER, GCJ02, Blueprint, Bool, Int, LocalDateTime, PatchSchema, QueryBool, text)
+from miniprogram_api.common import (REGION_CODE, BEARER, GCJ02, Blueprint, Bool, Int, LocalDateTime, PatchSchema, QueryBool, text)
 from miniprogram_api.credentials import PhotoArgs, _send_photo
 from miniprogram_api.labels import ENUM_LABELS
 
@@ -18,7 +18,7 @@ blp = Blueprint("reports", __name__, description="骑手随手拍")
 for _code, _label in {**REPORT_STATUSES, "exact": "精确位置", "cell": "网格中心（已办结，精确位置已清除）"}.items():
     ENUM_LABELS.setdefault(_code, _label)
 
-REGION = validate.Regexp(r"^\d{6}$", error="行政区划代码为 6 位数字")
+REGION = REGION_CODE
 PHOTOS = ("现场照片 1–3 张（字段名均为 photos），JPEG 或 PNG，每张不超过 5 MB；服务器重新编码保存，"
           "去除 EXIF（含 GPS）。wx.uploadFile 一次只传一个文件：一张照片可直接用它提交，"
           "多张照片请用 wx.request 自行拼装 multipart 请求体")

@@ -7,7 +7,7 @@ from app.stats import jobs as stats_jobs
 from app.stats.trend import MAX_MONTHS, trend as trend_of
 from miniprogram_api.jobs import JobSchema, accepted
 from miniprogram_api.reports import FiguresSchema
-from miniprogram_api.common import BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
+from miniprogram_api.common import REGION_CODE, BEARER, Blueprint, Int, LocalDateTime, xlsx_doc, xlsx_download
 
 blp = Blueprint("stats", __name__, description="统计")
 
@@ -100,7 +100,7 @@ class OverviewSchema(Schema):
 
 
 class OverviewQuerySchema(Schema):
-    region = fields.String(load_default=None, validate=validate.Regexp(r"^\d{6}$"), metadata={
+    region = fields.String(load_default=None, validate=REGION_CODE, metadata={
         "description": "行政区划代码，须在本人管辖范围内；缺省为本人管辖地区；000000 为全国（系统管理员）",
         "example": "450400"})
 

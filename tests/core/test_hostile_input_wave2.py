@@ -291,3 +291,14 @@ def test_console_forms_and_queries_obey_the_apis_text_rule(client, console, shop
     # Nothing was released: the stall is still held, and a readable reason releases it.
     released = client.post(f"/console/stalls/{stalls[0]['token']}/release", data={"csrf_token": csrf, "reason": "不再经营"})
     assert released.status_code == 303, released.get_data(as_text=True)[:300]
+
+
+def test_region_codes_in_other_scripts_digits_are_refused_as_malformed(client, auth, regions):
+    """`^\\d{6}$` took Arabic-Indic digits (then a 404 REGION_NOT_FOUND); every region field now
+    shares one ASCII rule (miniprogram_api.common.REGION_CODE) and answers 422."""
+    regulator = auth.login("reg-digits", role="regulator", scope="region:450400")
+    for value in ("٤٥٠٤٠٠", "４５０４００", "45040０"):
+        response = client.get("/api/v1/stats/overview", query_string={"region": value}, headers=regulator.headers)
+        assert response.status_code == 422 and response.get_json()["error"]["code"] == "VALIDATION_ERROR", value
+    created = client.post("/api/v1/markets", json={"name": "测试市场", "region_code": "٤٥٠٤٠٣"}, headers=regulator.headers)
+    assert created.status_code == 422, created.get_json()
