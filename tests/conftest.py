@@ -251,3 +251,16 @@ def xlsx_table(data: bytes):
     rows = list(ws.iter_rows(values_only=True))
     heading = [r[0] for r in rows[:header_row - 1]]
     return heading, rows[header_row - 1], rows[header_row:], ws
+
+
+@pytest.fixture
+def thread_jobs(app):
+    """Background jobs on the embedded backend (what runs without Redis), whatever the test run's
+    REDIS_URL: a worker thread of this process claims them."""
+    from app.jobs import embedded
+
+    before = app.config["JOBS_BACKEND"]
+    app.config["JOBS_BACKEND"] = "thread"
+    yield app
+    embedded.stop(app)
+    app.config["JOBS_BACKEND"] = before

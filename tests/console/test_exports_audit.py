@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from tests.console.conftest import PHONE, ConsoleActions
 from tests.console.test_dashboard import CHANGZHOU_MARKET, WANXIU_MARKET, world  # noqa: F401  (fixture)
-from tests.jobs.test_jobs import thread_jobs  # noqa: F401  (fixture)
+
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -101,7 +101,7 @@ def test_every_export_post_needs_the_csrf_token(client, console, world):
     assert db.session.query(Job).count() == 0
 
 
-def test_pledge_ledger_direct_and_as_a_job(thread_jobs, client, console, world, app, auth):  # noqa: F811
+def test_pledge_ledger_direct_and_as_a_job(thread_jobs, client, console, world, app, auth):
     console.login("reg-wanxiu", role="regulator", scope="region:450403")
     csrf = console.csrf("/console/exports")
     direct = client.post("/console/exports/pledges.xlsx", data={"csrf_token": csrf, "market_id": world.wanxiu.id})
@@ -131,7 +131,7 @@ def test_pledge_ledger_direct_and_as_a_job(thread_jobs, client, console, world, 
     assert stranger.client.get(f"/console/jobs/{public_id}/result").status_code == 404
 
 
-def test_a_large_region_is_sent_to_the_job(thread_jobs, client, console, world, monkeypatch):  # noqa: F811
+def test_a_large_region_is_sent_to_the_job(thread_jobs, client, console, world, monkeypatch):
     from app.stats import jobs as stats_jobs
 
     monkeypatch.setattr(stats_jobs, "DIRECT_EXPORT_MAX_MARKETS", 1)  # the city has two markets
@@ -248,7 +248,7 @@ def test_audit_log_pages(client, console, world, db):
 
 
 # -- in the browser ---------------------------------------------------------------------------------------
-def test_coverage_job_shows_progress_and_downloads_in_the_browser(thread_jobs, live_server, page, new_page,  # noqa: F811
+def test_coverage_job_shows_progress_and_downloads_in_the_browser(thread_jobs, live_server, page, new_page,
                                                                   scan_login, shot, world):
     scan_login(page, "reg-city", role="regulator", scope="region:450400", path="/console/exports")
     shot(page, "exports-1280x800")

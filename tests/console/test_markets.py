@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.console.conftest import DESKTOP, PHONE, ConsoleActions
-from tests.jobs.test_jobs import add_stalls, pdf_pages, thread_jobs  # noqa: F401  (fixture)
+from tests.jobs.test_jobs import add_stalls, pdf_pages
 
 
 @pytest.fixture

@@ -216,15 +216,6 @@ def test_a_dimension_that_claims_the_whole_sheet_is_not_believed(thread_jobs, im
     assert response.get_json()["progress"]["total"] == 1
 
 
-@pytest.fixture
-def thread_jobs(app):
-    from app.jobs import embedded
-
-    before = app.config["JOBS_BACKEND"]
-    app.config["JOBS_BACKEND"] = "thread"
-    yield app
-    embedded.stop(app)
-    app.config["JOBS_BACKEND"] = before
 
 
 @pytest.mark.parametrize("name", ["广\x1b西", "广" * 65, "广\x85西"])

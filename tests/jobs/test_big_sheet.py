@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.jobs.test_jobs import add_stalls, manager_of, pdf_pages, thread_jobs  # noqa: F401  (fixture)
+from tests.jobs.test_jobs import add_stalls, manager_of, pdf_pages
 
 STALLS = 20000
 

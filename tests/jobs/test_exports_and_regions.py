@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from tests.conftest import error_code, xlsx_table
-from tests.jobs.test_jobs import manager_of, thread_jobs, wait_for  # noqa: F401  (fixture)
+from tests.jobs.test_jobs import manager_of, wait_for
 from tests.pledges.conftest import world  # noqa: F401  (fixture: a market, a merchant, a template)
 
 

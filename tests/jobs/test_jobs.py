@@ -38,16 +38,6 @@ def _flaky(ctx, key: str, failures: int = 0, refusal: str | None = None) -> None
     ctx.save_result(f"第 {_calls[key]} 次成功".encode(), "测试结果.txt", "text/plain; charset=utf-8", "txt")
 
 
-@pytest.fixture
-def thread_jobs(app):
-    """The embedded backend (what runs without Redis), whatever the test run's REDIS_URL."""
-    from app.jobs import embedded
-
-    before = app.config["JOBS_BACKEND"]
-    app.config["JOBS_BACKEND"] = "thread"
-    yield app
-    embedded.stop(app)
-    app.config["JOBS_BACKEND"] = before
 
 
 def add_stalls(db, market, count: int) -> None:

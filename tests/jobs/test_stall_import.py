@@ -10,7 +10,7 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from tests.conftest import error_code
-from tests.jobs.test_jobs import manager_of, thread_jobs, wait_for  # noqa: F401  (fixture)
+from tests.jobs.test_jobs import manager_of, wait_for
 
 
 def upload(client, market, headers, data: bytes, filename: str = "摊位.csv"):

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.jobs.test_jobs import manager_of, thread_jobs, wait_for  # noqa: F401  (fixture)
+from tests.jobs.test_jobs import manager_of, wait_for
 
 
 def files_of(public_id: str, input_key: str) -> list[str]:

@@ -15,7 +15,6 @@ from app.extensions import db as _db
 from app.stats import rollups
 from app.stats.models import MarketCoverage
 from tests.conftest import at, error_code
-from tests.jobs.test_jobs import thread_jobs  # noqa: F401  (fixture)
 from tests.orgs.factories import create_org
 
 FIELDS = ("markets", "stalls", "stalls_claimed", "merchants", "licences_shown", "permits_shown",
