@@ -216,8 +216,6 @@ def test_a_dimension_that_claims_the_whole_sheet_is_not_believed(thread_jobs, im
     assert response.get_json()["progress"]["total"] == 1
 
 
-
-
 @pytest.mark.parametrize("name", ["广\x1b西", "广" * 65, "广\x85西"])
 def test_a_region_file_with_a_name_no_column_holds_is_refused_at_once(client, auth, db, name):
     """Found by the database in the job's second batch, after the first was committed: half a

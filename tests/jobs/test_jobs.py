@@ -38,8 +38,6 @@ def _flaky(ctx, key: str, failures: int = 0, refusal: str | None = None) -> None
     ctx.save_result(f"第 {_calls[key]} 次成功".encode(), "测试结果.txt", "text/plain; charset=utf-8", "txt")
 
 
-
-
 def add_stalls(db, market, count: int) -> None:
     from app.markets.models import Stall
     from app.markets.services import new_stall_token
