@@ -7,7 +7,7 @@ back if WeChat did not deliver), and 43101 (the user refuses) zeroes it."""
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from app.core.db import insert_ignore
 from app.core.errors import APIError
@@ -69,6 +69,40 @@ def take_consent(user_id: int, key: str) -> bool:
         .values(remaining=SubscriptionConsent.remaining - 1, updated_at=utcnow())
         .execution_options(synchronize_session=False))
     return result.rowcount == 1
+
+
+def take_consents(wanted: list[tuple[int, str]]) -> list[bool]:
+    """`take_consent` for a batch, in one read and one write: the ledger rows are locked (in
+    user, template order on PostgreSQL; SQLite has one writer), each wanted (user, template)
+    gets one consent while any is left, in the given order. Returns one bool per entry."""
+    if not wanted:
+        return []
+    users = sorted({user_id for user_id, _ in wanted})
+    keys = sorted({key for _, key in wanted})
+    rows = db.session.execute(
+        select(SubscriptionConsent.id, SubscriptionConsent.user_id, SubscriptionConsent.template_key,
+               SubscriptionConsent.remaining)
+        .where(SubscriptionConsent.user_id.in_(users), SubscriptionConsent.template_key.in_(keys),
+               SubscriptionConsent.remaining > 0)
+        .order_by(SubscriptionConsent.user_id, SubscriptionConsent.template_key)
+        .with_for_update()).all()
+    left = {(row.user_id, row.template_key): row.remaining for row in rows}
+    ids = {(row.user_id, row.template_key): row.id for row in rows}
+    taken: dict[tuple[int, str], int] = {}
+    granted = []
+    for pair in wanted:
+        ok = left.get(pair, 0) > 0
+        if ok:
+            left[pair] -= 1
+            taken[pair] = taken.get(pair, 0) + 1
+        granted.append(ok)
+    if taken:
+        table = SubscriptionConsent.__table__
+        db.session.execute(
+            update(table).where(table.c.id == bindparam("b_id"))
+            .values(remaining=table.c.remaining - bindparam("b_taken"), updated_at=utcnow()),
+            [{"b_id": ids[pair], "b_taken": n} for pair, n in sorted(taken.items())])
+    return granted
 
 
 def give_back_consent(user_id: int, key: str) -> None:

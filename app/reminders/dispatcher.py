@@ -12,7 +12,8 @@ calls sit between two of them, never inside one ("call, then write"):
    call. This is the fence: whoever flips send_started_at is the only one that may call WeChat.
 3. call WeChat for the fenced rows from a small thread pool (DISPATCH_WORKERS; the process's
    one client and its shared access token), at most DISPATCH_MAX_PER_SECOND calls started in
-   any one second of this process.
+   any one second of this process. While they are out, the next batch is claimed and fenced
+   (steps 1-2) and its calls queued behind them.
 4. finish: one transaction records every row's outcome, each UPDATE fenced by claim_token.
 
 Crash policy. A row found in `sending` after its lease (LEASE) belongs to a dead dispatcher:
@@ -21,8 +22,9 @@ Crash policy. A row found in `sending` after its lease (LEASE) belongs to a dead
 - send_started_at set: the crash came between steps 2 and 4 and nobody can know whether WeChat
   delivered (it has no idempotency key). We choose at most once: the row is marked failed with
   last_error "outcome_unknown" and never sent again; the inbox entry is there either way. The
-  window is one batch of calls long (step 2 fences the whole batch), so a crash there leaves up
-  to one batch with an unknown outcome, some of which WeChat never saw.
+  window is two batches of calls long (step 2 fences a whole batch, and the next one is fenced
+  while the calls of the first are out), so a crash there leaves up to two batches
+  (2 x DISPATCH_BATCH_SIZE rows) with an unknown outcome, some of which WeChat never saw.
 Retries (WeChat -1, HTTP 5xx, timeouts) back off exponentially: 1, 2, 4, 8, 16 minutes, then
 failed. 43101 is final: status no_consent and the user's ledger for that template is zeroed.
 An expired access token is refreshed once and the call retried by the WeChat client itself.
@@ -166,17 +168,26 @@ def dispatch(now: datetime | None = None, batch_size: int | None = None, max_row
     halt = Halt()
     stats = DispatchStats()
     reclaim_stale(now, stats)
+    app = current_app._get_current_object()
     with ThreadPoolExecutor(max_workers=config.get("DISPATCH_WORKERS", 8),
                             thread_name_prefix="reminder-send") as pool:
-        while not halt and time.monotonic() < deadline:
+        # Two batches overlap: while the calls of one are out, the next is claimed, fenced and
+        # queued behind them; then the first one's outcomes are recorded.
+        in_flight = None
+        while True:
+            queued = None
             limit = batch_size if max_rows is None else min(batch_size, max_rows - stats.claimed)
-            if limit <= 0:
+            if not halt and limit > 0 and time.monotonic() < deadline:
+                token, rows = claim_batch(now, limit)
+                if rows:
+                    stats.claimed += len(rows)
+                    started = start_batch(rows, token, now, stats)
+                    queued = (token, [pool.submit(_call, app, row, cap, halt) for row in started])
+            if in_flight is not None:
+                record_batch(*in_flight, now, stats, halt)
+            if queued is None:
                 break
-            token, rows = claim_batch(now, limit)
-            if not rows:
-                break
-            stats.claimed += len(rows)
-            deliver_batch(rows, token, now, stats, pool, cap, halt)
+            in_flight = queued
     if halt:
         log.warning("reminder dispatch stopped: WeChat quota reached (errcode %s); %s deferred",
                     halt.errcode, stats.deferred)
@@ -236,15 +247,11 @@ def claim_batch(now: datetime, limit: int = CLAIM_BATCH) -> tuple[str, list[Clai
     return token, [Claimed(*row) for row in rows]
 
 
-def deliver_batch(rows: list[Claimed], token: str, now: datetime, stats: DispatchStats,
-                  pool: ThreadPoolExecutor, cap: RateCap, halt: Halt) -> list[Outcome]:
-    """Steps 2-4 for one claimed batch; returns the outcomes of the rows that were fenced."""
-    started = start_batch(rows, token, now, stats)
-    if not started:
-        return []
-    app = current_app._get_current_object()
-    outcomes = list(pool.map(lambda row: _call(app, row, cap, halt), started))
-    finish_batch(outcomes, token, now, halt)
+def record_batch(token: str, calls: list, now: datetime, stats: DispatchStats, halt: Halt) -> list[Outcome]:
+    """Wait for a batch's calls, then step 4 for all of them; returns their outcomes."""
+    outcomes = [call.result() for call in calls]
+    if outcomes:
+        finish_batch(outcomes, token, now, halt)
     for outcome in outcomes:
         _count(stats, outcome)
     return outcomes
@@ -260,21 +267,19 @@ def start_batch(rows: list[Claimed], token: str, now: datetime, stats: DispatchS
                table.c.status == "sending", table.c.send_started_at.is_(None))
         .values(send_started_at=now).returning(table.c.id)))
     stats.lost += len(rows) - len(fenced)
-    ready, refused = [], []
-    # Consent rows in one global order (user, template), so two dispatchers taking consents
-    # of the same users never wait on each other in a cycle.
-    for row in sorted((r for r in rows if r.id in fenced), key=lambda r: (r.user_id, r.template_key or "", r.id)):
-        if row.template_key and consents.take_consent(row.user_id, row.template_key):
-            ready.append(row)
-        else:
-            refused.append(row.id)
+    candidates = [r for r in rows if r.id in fenced and r.template_key]
+    # The ledger rows are locked in one global order (user, template), so two dispatchers
+    # taking consents of the same users never wait on each other in a cycle.
+    granted = consents.take_consents([(r.user_id, r.template_key) for r in candidates])
+    ready = [row for row, ok in zip(candidates, granted) if ok]
+    refused = sorted({r.id for r in rows if r.id in fenced} - {row.id for row in ready})
     if refused:
         db.session.execute(
             update(table).where(table.c.id.in_(refused), table.c.claim_token == token)
             .values(status="no_consent", send_started_at=None, claim_token=None))
         stats.no_consent += len(refused)
     db.session.commit()
-    return sorted(ready, key=lambda r: r.id)
+    return ready
 
 
 def _call(app, row: Claimed, cap: RateCap, halt: Halt) -> Outcome:

@@ -199,9 +199,9 @@ def test_crash_after_send_before_mark_is_never_sent_again(db, wechat_sim, clock,
 
     clock.set(at("2026-03-01 09:00"))
     user = make_user("crash-late")
-    consent(user, "credential_expiry", times=2)
-    remind(user, subject="credential:1")
-    remind(user, subject="credential:2")
+    consent(user, "credential_expiry", times=3)
+    for i in (1, 2, 3):
+        remind(user, subject=f"credential:{i}")
 
     class Crash(BaseException):
         pass
@@ -211,19 +211,21 @@ def test_crash_after_send_before_mark_is_never_sent_again(db, wechat_sim, clock,
 
     monkeypatch.setattr(dispatcher, "finish_batch", die)
     with pytest.raises(Crash):
-        dispatch(batch_size=1)  # dies recording the first batch; the second is never claimed
+        # Batches of one: the second is fenced and sent while the first waits to be recorded,
+        # which is where it dies; the third is never claimed.
+        dispatch(batch_size=1)
     monkeypatch.undo()
     db.session.rollback()
-    assert len(wechat_sim.sim_state.delivered()) == 1  # WeChat got it; our mark did not happen
+    assert len(wechat_sim.sim_state.delivered()) == 2  # WeChat got them; our marks did not happen
 
     stats = dispatch(clock.now() + LEASE + timedelta(seconds=1))
-    # The one whose outcome is unknown is not resent; the other (never claimed) is sent.
-    assert (stats.unknown, stats.reclaimed, stats.sent) == (1, 0, 1)
+    # The two whose outcome is unknown are not resent; the third (never claimed) is sent.
+    assert (stats.unknown, stats.reclaimed, stats.sent) == (2, 0, 1)
     rows = _rows(db)
-    assert {rows["credential:1"].status, rows["credential:2"].status} == {"failed", "sent"}
-    assert sorted(messages_by_nid(wechat_sim.sim_state).values()) == [1, 1]
+    assert [rows[f"credential:{i}"].status for i in (1, 2, 3)] == ["failed", "failed", "sent"]
+    assert sorted(messages_by_nid(wechat_sim.sim_state).values()) == [1, 1, 1]
     dispatch(clock.now() + timedelta(days=1))
-    assert len(wechat_sim.sim_state.delivered()) == 2
+    assert len(wechat_sim.sim_state.delivered()) == 3
 
 
 def test_a_claim_takes_at_most_its_batch(db, clock, make_user, remind):

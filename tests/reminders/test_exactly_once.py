@@ -93,37 +93,38 @@ def test_two_scheduler_processes_at_once_send_each_key_once(app, db, wechat_sim,
 def test_a_process_killed_mid_batch_then_rerun_sends_each_key_once(app, db, wechat_sim, clock, make_user,
                                                                  consent, remind):
     clock.set(at("2026-03-01 09:00"))
-    _seed(make_user, consent, remind, 8, "kill")
-    # Batches of 4: the first batch is fenced as a whole, then its calls go out together. One
-    # of them hangs in WeChat; the process is killed while it waits (kill -9: no cleanup).
-    wechat_sim.sim_state.add_fault(SEND, delay=0, times=2)  # the first two answer at once
-    wechat_sim.sim_state.add_fault(SEND, delay=1.5)
-    process = _flask(app, wechat_sim, "dispatch", "--now", "2026-03-01T09:00", DISPATCH_BATCH_SIZE="4")
-    _wait_for(lambda: len(wechat_sim.sim_state.received(SEND)) >= 4, 30)
+    _seed(make_user, consent, remind, 12, "kill")
+    # Batches of 4 and 4 senders: a batch is fenced as a whole, its calls go out together, and
+    # the next batch is fenced and queued behind them. The first call (of the first batch) hangs
+    # in WeChat; the process is killed while it waits (kill -9: no cleanup).
+    wechat_sim.sim_state.add_fault(SEND, delay=3)
+    process = _flask(app, wechat_sim, "dispatch", "--now", "2026-03-01T09:00", DISPATCH_BATCH_SIZE="4",
+                     DISPATCH_WORKERS="4")
+    _wait_for(lambda: len(wechat_sim.sim_state.received(SEND)) >= 8, 30)
     process.send_signal(signal.SIGKILL)
     process.wait(10)
     # The hung call still reaches WeChat after the process died: its outcome is unknown to us.
-    _wait_for(lambda: len(wechat_sim.sim_state.delivered()) >= 4, 30)
+    _wait_for(lambda: len(wechat_sim.sim_state.delivered()) >= 8, 30)
 
     db.session.expire_all()
     statuses = [n.status for n in db.session.query(Notification).order_by(Notification.id)]
-    # The first batch is fenced and unrecorded; the second was never claimed.
-    assert statuses == ["sending"] * 4 + ["pending"] * 4
+    # The first two batches are fenced and unrecorded; the third was never claimed.
+    assert statuses == ["sending"] * 8 + ["pending"] * 4
 
     rerun = _flask(app, wechat_sim, "dispatch", "--now", (at("2026-03-01 09:00") + LEASE + timedelta(minutes=1)
                                                           ).isoformat() + "+00:00")
     output = rerun.communicate(timeout=60)[0]
     assert rerun.returncode == 0, output
     counts = messages_by_nid(wechat_sim.sim_state)
-    assert len(counts) == 8 and set(counts.values()) == {1}
+    assert len(counts) == 12 and set(counts.values()) == {1}
     db.session.expire_all()
     rows = db.session.query(Notification).order_by(Notification.id).all()
-    # At most once: the fenced batch is never sent again (its outcome is unknown to us).
-    assert [n.status for n in rows] == ["failed"] * 4 + ["sent"] * 4
+    # At most once: the fenced batches are never sent again (their outcome is unknown to us).
+    assert [n.status for n in rows] == ["failed"] * 8 + ["sent"] * 4
     assert {n.last_error for n in rows if n.status == "failed"} == {"outcome_unknown"}
     # Nothing more, however often it runs again.
     dispatch(at("2026-03-02 09:00"))
-    assert len(wechat_sim.sim_state.delivered()) == 8
+    assert len(wechat_sim.sim_state.delivered()) == 12
 
 
 def _wait_for(condition, seconds: float) -> None:
