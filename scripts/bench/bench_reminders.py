@@ -1,6 +1,11 @@
 """P7: the licence/permit expiry sweep over 100,000 credentials, ~3% due within 30 days.
 
     .venv/bin/python -m scripts.bench.bench_reminders [--credentials 100000] [--due-share 0.03]
+                                                      [--dispatch-rows 6000]
+
+On PostgreSQL it also measures dispatch to the WeChat simulator (issue 14: >= 500 messages/s):
+`--dispatch-rows` pending reminders to as many owners, sent by 1 and then 2 dispatcher
+processes through bench_province's measurement (`--dispatch-rows 0` skips it).
 
 Runs against DATABASE_URL (PostgreSQL: in a scratch schema dropped afterwards); without it, a
 scratch SQLite file (never the development database). Seeds with bulk inserts, times the sweep
@@ -21,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 GOAL_SECONDS = 10.0
+DISPATCH_GOAL = 500.0  # messages per second to the WeChat simulator (issue 14)
 KINDS = ("business_licence", "food_business", "tobacco_retail", "measuring_instrument")
 CHUNK = 10_000
 
@@ -115,10 +121,42 @@ def seed(db, credentials: int, due_share: float, today: date) -> dict:
     return {"credentials": credentials, "due": due, "due_today": due_today}
 
 
+def measure_dispatch(db, url: str, scratch: Path, rows: int, now) -> tuple[dict, dict]:
+    """Dispatch to the simulator, 1 process then 2 (bench_province's measurement: one consent per
+    owner, a common start, messages per second over the wall time). Each run gets fresh rows:
+    1.5 x `rows` pending reminders are seeded, to as many owners, all due now."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import text
+
+    from app.identity.models import User
+    from app.reminders.models import Notification
+    from scripts.bench.bench_province import dispatch
+
+    total = rows + rows // 2
+    db.session.query(Notification).delete()
+    _bulk(db, User.__table__, [{"openid": f"bench-dispatch-{i}", "token_version": 1} for i in range(total)])
+    first = db.session.query(User.id).filter_by(openid="bench-dispatch-0").scalar()
+    _bulk(db, Notification.__table__, [
+        {"user_id": first + i, "kind": "credential_expiry", "subject": f"credential:{i}", "period": "bench:d7",
+         "template_key": "credential_expiry", "title": "证照即将到期", "body": "您的食品经营许可证将于 30 天内到期，请及时办理延续。",
+         "page": "pages/credentials/detail?id=1", "wx_data": {"thing1": "食品经营许可证", "time2": "2026年03月31日"},
+         "channel": "wechat", "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
+        for i in range(total)])
+    db.session.execute(text("ANALYZE notifications"))
+    db.session.commit()
+    shape = SimpleNamespace(url=url)
+    one = dispatch(shape, str(scratch), rows // 2, 1)
+    two = dispatch(shape, str(scratch), rows, 2)
+    return one, two
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--credentials", type=int, default=100_000)
     parser.add_argument("--due-share", type=float, default=0.03)
+    parser.add_argument("--dispatch-rows", type=int, default=6000,
+                        help="reminders for the dispatch measurement (PostgreSQL only; 0 skips it)")
     args = parser.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-reminders-"))
@@ -145,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
             second_seconds = time.perf_counter() - started
             outbox = db.session.query(Notification).count()
             engine = db.engine.dialect.name
+            dispatched = None
+            if engine == "postgresql" and args.dispatch_rows > 0:
+                dispatched = measure_dispatch(db, app.config["SQLALCHEMY_DATABASE_URI"], scratch, args.dispatch_rows, now)
     finally:
         if schema:
             _drop_schema(url, schema)
@@ -156,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
         ("rows added by second sweep", str(second["added"]), "= 0", second["added"] == 0),
         ("outbox rows", str(outbox), f"= {expected}", outbox == expected),
     ]
+    if dispatched is not None:
+        one, two = dispatched
+        best = max(one["rate"], two["rate"])
+        checks.append(("dispatch msg/s, 1 / 2 procs", f"{one['rate']:,.0f} / {two['rate']:,.0f}",
+                       f">= {DISPATCH_GOAL:g}", best >= DISPATCH_GOAL and one["failed"] + two["failed"] == 0))
     print(f"P7 reminder sweep on {engine}: {seeded['credentials']:,} credentials, {seeded['due']:,} due "
           f"within 30 days ({seeded['due_today']} today); seeded in {seed_seconds:.1f} s; "
           f"second sweep {second_seconds:.2f} s")

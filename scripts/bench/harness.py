@@ -47,12 +47,14 @@ def python_bin() -> str:
 
 @contextlib.contextmanager
 def gunicorn(target: str, env: dict[str, str] | None = None, workers: int = 2,
-             ready_path: str = "/", timeout: float = 30.0) -> Iterator[str]:
-    """Run `gunicorn -w 2 -k sync -b 127.0.0.1:PORT target` from the project root; yields the base
-    URL once `ready_path` answers; stops the server (and only it) afterwards."""
+             ready_path: str = "/", timeout: float = 30.0, threads: int = 1) -> Iterator[str]:
+    """Run `gunicorn -w 2 -k sync -b 127.0.0.1:PORT target` from the project root (`-k gthread
+    --threads N` when threads > 1: concurrent requests and keep-alive in one process); yields the
+    base URL once `ready_path` answers; stops the server (and only it) afterwards."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
-    cmd = [python_bin(), "-m", "gunicorn", "-w", str(workers), "-k", "sync", "-b", f"127.0.0.1:{port}",
+    worker = ["-k", "gthread", "--threads", str(threads)] if threads > 1 else ["-k", "sync"]
+    cmd = [python_bin(), "-m", "gunicorn", "-w", str(workers), *worker, "-b", f"127.0.0.1:{port}",
            "--log-level", "warning", target]
     process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=log,
                                start_new_session=True)
