@@ -99,7 +99,7 @@ class Config:
         # every minute); a batch is claimed, fenced and recorded in one transaction each.
         self.DISPATCH_MAX_PER_SECOND = _int("DISPATCH_MAX_PER_SECOND", 1000)
         self.DISPATCH_WORKERS = _int("DISPATCH_WORKERS", 8)
-        self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 50)
+        self.DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 100)
         self.DISPATCH_MAX_SECONDS = float(os.environ.get("DISPATCH_MAX_SECONDS", "50"))
         # 骑手随手拍: the most points a rider earns for the reports filed on one day (anti-farming).
         self.REPORTS_POINTS_DAILY_CAP = _int("REPORTS_POINTS_DAILY_CAP", 20)

@@ -62,7 +62,7 @@ from app.reminders.outbox import subscribe_data
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)  # >> one batch of calls at WECHAT_TIMEOUT_SECONDS each
-CLAIM_BATCH = 50
+CLAIM_BATCH = 100  # DISPATCH_BATCH_SIZE: 100 measured ~20 % faster than 50; a crash leaves up to two batches unknown
 MAX_ATTEMPTS = 6
 FIRST_BACKOFF = timedelta(minutes=1)
 MAX_BACKOFF = timedelta(hours=1)
