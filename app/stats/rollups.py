@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import and_, case, delete, event, func, inspect as sa_inspect, select, text
+from sqlalchemy import (DateTime, and_, bindparam, case, delete, event, func, inspect as sa_inspect, select,
+                        text)
 from sqlalchemy.orm import Session
 
 from app.core import generations
@@ -418,6 +419,13 @@ def _fields(row, names=ALL_FIELDS) -> dict[str, int]:
     return {name: getattr(row, name) for name in names}
 
 
+def _inlined(now: datetime):
+    """`now` written into the statement, not bound: a bound instant lets psycopg prepare the
+    statement after five runs and PostgreSQL then plan it generically, by region (a province:
+    every one of its 20,000 market rows filtered, 12–19 ms) instead of by the few rows due."""
+    return bindparam("due_at", now, type_=DateTime, literal_execute=True)
+
+
 def scope_totals(session: Session, codes: list[str], region: str, now: datetime) -> dict[str, dict[str, int]]:
     """{scope: fields} for these scopes (all within the region `region`),
     exact at `now`: the stored rows, corrected for the markets and entities time has changed
@@ -428,7 +436,7 @@ def scope_totals(session: Session, codes: list[str], region: str, now: datetime)
     wanted = set(codes)
 
     due_markets = list(session.scalars(select(MarketCoverage).where(
-        MarketCoverage.changes_at <= now, codes_under(MarketCoverage.region_code, region))))
+        MarketCoverage.changes_at <= _inlined(now), codes_under(MarketCoverage.region_code, region))))
     live = count_markets(session, [row.market_id for row in due_markets], now)
     for row in due_markets:
         new = live.get(row.market_id)
@@ -437,7 +445,7 @@ def scope_totals(session: Session, codes: list[str], region: str, now: datetime)
                 totals[scope][name] += (new[name] if new else 0) - getattr(row, name)
 
     due_presence = list(session.scalars(select(MerchantScope).where(
-        MerchantScope.changes_at <= now, MerchantScope.scope_code.in_(codes))))
+        MerchantScope.changes_at <= _inlined(now), MerchantScope.scope_code.in_(codes))))
     live_presence = count_presence(session, {row.merchant_id for row in due_presence}, now)
     for row in due_presence:
         after = live_presence.get((row.scope_code, row.merchant_id), Presence()).counts()
