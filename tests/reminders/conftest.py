@@ -56,3 +56,33 @@ def messages_by_nid(sim_state) -> dict[int, int]:
         nid = int(page.rsplit("nid=", 1)[1])
         counts[nid] = counts.get(nid, 0) + 1
     return counts
+
+
+def dispatch_in_parallel(app, now, batch_size: int, processes: int = 2) -> list:
+    """`processes` dispatchers started together (threads with their own sessions, released by a
+    barrier); their results. A thread's exception would vanish: it fails the test here."""
+    import threading
+
+    from app.extensions import db
+    from app.reminders.dispatcher import dispatch
+
+    barrier = threading.Barrier(processes)
+    results, errors = [], []
+
+    def worker():
+        with app.app_context():
+            try:
+                barrier.wait(10)
+                results.append(dispatch(now, batch_size=batch_size))
+            except Exception as exc:  # noqa: BLE001 (asserted below)
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(processes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    return results

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from app.reminders.dispatcher import MAX_ATTEMPTS, dispatch
 from app.reminders.models import Notification, SubscriptionConsent
 from tests.conftest import at
-from tests.reminders.conftest import messages_by_nid
+from tests.reminders.conftest import dispatch_in_parallel, messages_by_nid
 
 SEND = "cgi-bin/message/subscribe/send"
 
@@ -188,7 +188,6 @@ def test_retries_exhausted_in_a_batch_fail_and_give_consents_back(db, wechat_sim
 
 def test_two_dispatcher_threads_with_pools_send_each_key_once(app, db, wechat_sim, clock, make_user, consent,
                                                              remind):
-    import threading
 
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("concurrent claimers need PostgreSQL (FOR UPDATE SKIP LOCKED)")
@@ -201,25 +200,7 @@ def test_two_dispatcher_threads_with_pools_send_each_key_once(app, db, wechat_si
     wechat_sim.sim_state.add_refusing(["duo-3", "duo-7"])
     wechat_sim.sim_state.add_fault(SEND, errcode=-1, times=5)
     now = clock.now()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def worker():
-        with app.app_context():
-            try:
-                barrier.wait(10)
-                results.append(dispatch(now, batch_size=7))
-            except Exception as exc:
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    results = dispatch_in_parallel(app, now, batch_size=7)
     assert all(r.claimed > 0 for r in results), "both dispatchers should have taken a share"
     assert sum(r.claimed for r in results) == 80
     # Later runs send the retries; every key reaches WeChat at most once, all but the refusers' once.

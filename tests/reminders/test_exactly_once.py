@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from app.reminders.dispatcher import LEASE, dispatch
 from app.reminders.models import Notification
 from tests.conftest import at
-from tests.reminders.conftest import messages_by_nid
+from tests.reminders.conftest import dispatch_in_parallel, messages_by_nid
 
 ROOT = Path(__file__).resolve().parents[2]
 SEND = "cgi-bin/message/subscribe/send"
@@ -39,25 +38,7 @@ def test_two_dispatchers_started_together_send_each_key_once(app, db, wechat_sim
     clock.set(at("2026-03-01 09:00"))
     _seed(make_user, consent, remind, 60, "pair")
     now = clock.now()
-    barrier = threading.Barrier(2)
-    results, errors = [], []
-
-    def worker():
-        with app.app_context():
-            try:
-                barrier.wait(10)
-                results.append(dispatch(now, batch_size=5))
-            except Exception as exc:  # surfaced below; a thread's exception would vanish
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    results = dispatch_in_parallel(app, now, batch_size=5)
     assert sum(r.sent for r in results) == 60
     assert all(r.claimed > 0 for r in results), "both dispatchers should have taken a share"
     counts = messages_by_nid(wechat_sim.sim_state)
